@@ -1,0 +1,3 @@
+from imgrestore.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``imgrestore`` command line: thin click commands that parse, call and report."""

@@ -1,0 +1,78 @@
+"""Entry point of the ``imgrestore`` command.
+
+Built-in commands are imported only when run, and plugin commands are looked up only when a
+name is not built in (or for ``--help``), so ``imgrestore --help`` starts at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from imgrestore import __version__
+
+BUILTIN = {
+    "synth": ("imgrestore.cli.synth", "synth", "Write degraded/clean training pairs from a degradation chain."),
+    "plugins": ("imgrestore.cli.plugins", "plugins", "List plugins and what each provides."),
+    "bench": ("imgrestore.cli.bench", "bench", "Time degradations against peers and the hardware limit."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports built-in commands on use and adds plugin commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(BUILTIN) | set(_plugin_commands()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in BUILTIN:
+            module, attr, _ = BUILTIN[name]
+            return getattr(importlib.import_module(module), attr)
+        return _plugin_commands().get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, BUILTIN[name][2]) for name in sorted(BUILTIN)]
+        rows += [(n, c.get_short_help_str(60)) for n, c in sorted(_plugin_commands().items()) if n not in BUILTIN]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _plugin_commands() -> dict[str, click.Command]:
+    from imgrestore.registry import get_registry
+
+    return get_registry().commands
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="imgrestore")
+def cli() -> None:
+    """imgrestore: degradation models, restoration networks and benchmarks, as plugins.
+
+    \b
+    Try:
+      imgrestore synth bicubic --out pairs/
+      imgrestore synth "bicubic:scale=4 | awgn:sigma=0-55 | jpeg:quality=30-95" --out pairs/
+      imgrestore plugins
+      imgrestore bench degrade bicubic
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; a UserError becomes one line on stderr and exit status 2."""
+    from imgrestore.errors import UserError
+
+    try:
+        cli.main(args=argv, prog_name="imgrestore", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"imgrestore: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("imgrestore: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

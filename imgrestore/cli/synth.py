@@ -1,0 +1,83 @@
+"""``imgrestore synth NAME-or-SPEC``: write input/target training pairs and a JSONL manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from imgrestore.cli.common import device_option, resolve
+
+
+@click.command("synth")
+@click.argument("spec", metavar="NAME-or-SPEC")
+@click.option("--input", "input_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of clean images (searched recursively). Default: scikit-image's sample images.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (created; a rerun resumes).")
+@click.option("--patch", type=int, default=128, show_default=True, help="Target patch size in pixels.")
+@click.option("--count", type=int, default=100, show_default=True, help="Number of pairs in the whole run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Run seed; pair i depends only on (seed, i).")
+@click.option("--shard", default="0/1", show_default=True, help="I/N: write only pairs with index %% N == I.")
+@click.option("--bits", type=click.Choice(["8", "16"]), default="8", show_default=True, help="PNG bit depth.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
+              help="Grayscale (1) or RGB (3) pairs; sources are converted.")
+@click.option("--batch", type=int, default=16, show_default=True, help="Pairs degraded together (speed only).")
+@click.option("--save-side", is_flag=True, help="Also save side outputs (e.g. noise sigma maps) as .npy.")
+@click.option("--workers", type=int, default=4, show_default=True, help="Threads encoding PNG files.")
+@device_option
+def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch, save_side, workers, device) -> None:
+    """Write degraded/clean training pairs from a degradation chain.
+
+    NAME-or-SPEC is a degradation name (bicubic), a chain
+    ("bicubic:scale=4 | awgn:sigma=0-55 | jpeg:quality=30-95") or a .toml chain file.
+    Running the same command again resumes: finished pairs are kept, none is duplicated.
+    """
+    from imgrestore.degrade import Chain
+    from imgrestore.errors import UserError
+    from imgrestore.synth import SynthConfig, builtin_sources, parse_shard, scan_sources, synthesize
+
+    dev = resolve(device)
+    for opt, val, lo in (("--count", count, 1), ("--patch", patch, 8), ("--batch", batch, 1), ("--seed", seed, 0)):
+        if val < lo:
+            raise UserError(f"{opt} {val}: expected an integer >= {lo}")
+    chain = Chain.load(spec)
+    cfg = SynthConfig(chain=chain, out=out, patch=patch, count=count, seed=seed, device=dev,
+                      shard=parse_shard(shard), bits=int(bits), channels=int(channels), batch=batch,
+                      save_side=save_side, workers=workers)
+    need = chain.source_size((patch, patch))
+    if input_dir is None:
+        sources = [s for s in builtin_sources() if s.hw[0] >= need[0] and s.hw[1] >= need[1]]
+        if not sources:
+            raise UserError(f"--patch {patch}: larger than every built-in sample image; pass --input")
+    else:
+        if not input_dir.is_dir():
+            raise UserError(f"--input {input_dir}: not a folder")
+        sources = scan_sources(input_dir, need, warn=lambda m: click.echo(m, err=True))
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"synth {chain.spec()}", file=click.get_text_stream("stderr"),
+                                    show_pos=True, show_eta=True)
+            bar.__enter__()
+            bar.update(done)
+        else:
+            bar.update(done - bar.pos)
+
+    try:
+        res = synthesize(cfg, sources, progress=progress, warn=lambda m: click.echo(m, err=True))
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    msg = f"wrote {res.written} pairs to {out}"
+    if res.resumed:
+        msg += f" ({res.resumed} already there from an earlier run)"
+    if res.skipped:
+        msg += f"; skipped unreadable sources: {', '.join(sorted(set(res.skipped)))}"
+    click.echo(msg, err=True)
+    if res.manifest:
+        click.echo(f"manifest: {res.manifest}", err=True)
+    else:
+        click.echo(f"manifest: written when all {cfg.shard[1]} shards have finished", err=True)

@@ -1,0 +1,129 @@
+"""The Degradation protocol and the Pair it produces.
+
+A degradation maps a batch of clean float32 NHWC images (numpy or CuPy) to a degraded batch.
+It declares its parameters as class attributes, draws each sample's values from that sample's
+own generator (see :mod:`imgrestore.rng`), and applies them to the whole batch at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from imgrestore import rng as _rng
+from imgrestore.degrade.params import Param, ParamSet, Value
+from imgrestore.errors import SpecError
+
+Array = Any  # numpy.ndarray or cupy.ndarray, float32 NHWC in [0, 1]
+
+
+@dataclass
+class Pair:
+    """A batch of training pairs: degraded input, aligned target, side outputs, drawn params.
+
+    ``params[i]`` is the list of per-stage records of sample ``indices[i]``: one dict per stage,
+    ``{"name": stage name, **drawn values}``; enough to regenerate that sample.
+    ``side`` maps names (e.g. ``"sigma"``) to NHW1 or NHWC arrays aligned with ``input``.
+    """
+
+    input: Array
+    target: Array
+    indices: list[int]
+    params: list[list[dict[str, Any]]]
+    side: dict[str, Array] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage needs besides pixels: the run seed, sample indices and its position."""
+
+    seed: int
+    indices: Sequence[int]
+    stage: int
+
+    def normal(self, xp, shape_per_sample: tuple[int, ...]) -> Array:
+        """Standard-normal noise, one independent reproducible field per sample, stacked."""
+        fields = [_rng.normal_field(xp, shape_per_sample, self.seed, i, self.stage) for i in self.indices]
+        return xp.stack(fields)
+
+    def rng(self, k: int, purpose: int = _rng.NOISE) -> np.random.Generator:
+        """A numpy generator owned by the k-th sample of the batch (host-side draws)."""
+        return _rng.sample_rng(self.seed, self.indices[k], self.stage, purpose)
+
+
+class Degradation:
+    """Base class of every degradation model; subclass it in a plugin.
+
+    Class attributes a subclass sets:
+      name      registry name used in specs (``bicubic``)
+      summary   one line for ``imgrestore plugins`` and error messages
+      params    ``{name: Param}``, the parameter space
+    Methods a subclass overrides: :meth:`apply` (required); :meth:`derive` to add values
+    computed from the drawn ones; :meth:`source_size` when it needs a larger source crop than
+    the target patch (a warp); :meth:`output_size` when it changes the input size.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    params: ClassVar[Mapping[str, Param]] = {}
+
+    def __init__(self, **settings: Any) -> None:
+        unknown = sorted(set(settings) - set(self.params))
+        if unknown:
+            known = ", ".join(self.params) or "(none)"
+            raise SpecError(f"{self.name}: unknown parameter {unknown[0]!r}; known parameters: {known}")
+        values: dict[str, Value] = {}
+        for key, p in self.params.items():
+            raw = settings.get(key, p.default)
+            if raw is None:
+                raise SpecError(f"{self.name}:{key}: required; expected {p.describe()}")
+            values[key] = p.parse(raw, f"{self.name}:{key}")
+        self.settings = ParamSet(values)
+        self.validate()
+
+    # -- hooks for subclasses ------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check relations between parameters (raise SpecError); single bounds are checked already."""
+
+    def derive(self, drawn: dict[str, Any]) -> dict[str, Any]:
+        """Values computed from the drawn ones, recorded with them (default: none)."""
+        return drawn
+
+    def source_size(self, out_hw: tuple[int, int]) -> tuple[int, int]:
+        """Size of the clean crop this stage needs to produce an `out_hw` target."""
+        return out_hw
+
+    def output_size(self, in_hw: tuple[int, int]) -> tuple[int, int]:
+        """Size of the degraded input this stage makes from an `in_hw` input."""
+        return in_hw
+
+    def apply(self, pair: Pair, drawn: list[dict[str, Any]], ctx: StageContext) -> Pair:
+        """Degrade ``pair.input`` (and warp ``pair.target`` if the model moves pixels)."""
+        raise NotImplementedError
+
+    # -- used by the chain --------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator) -> dict[str, Any]:
+        return self.derive(self.settings.draw(rng))
+
+    def spec(self) -> str:
+        """The one-line spec token that rebuilds this stage."""
+        args = ",".join(f"{k}={v.spec()}" for k, v in self.settings.values.items())
+        return f"{self.name}:{args}" if args else self.name
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able settings (fixed values, ranges and choice lists)."""
+        return {"name": self.name, **{k: v.to_json() for k, v in self.settings.values.items()}}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec()}>"
+
+    def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]]:
+        """Timing rows against the strongest peers (``imgrestore bench degrade NAME``).
+
+        The default times this stage alone on random input; plugins override it to add peers.
+        """
+        from imgrestore.bench import bench_degradation
+
+        return bench_degradation(self, device=device, size=size, repeats=repeats)

@@ -1,0 +1,331 @@
+"""Synthesis of training pairs to disk: sources -> crops -> chain -> PNG pairs + JSONL manifest.
+
+Layout of an output folder::
+
+    OUT/input/00000012.png      degraded input of sample 12
+    OUT/target/00000012.png     aligned clean target of sample 12
+    OUT/side/sigma/00000012.npy side outputs (with save_side)
+    OUT/manifest.jsonl          one line per pair, in index order, once every shard is done
+    OUT/.synth/run.json         the run's settings (a resume must match them)
+    OUT/.synth/shard-I-of-N.jsonl   journal of finished pairs of shard I (what resume trusts)
+
+Sample ``i`` depends only on (seed, i): its source image, crop and every drawn parameter, so a
+resumed, re-batched or sharded run writes exactly the same files. Shard ``I`` of ``N`` owns the
+indices with ``i % N == I``. Files are written to a temporary name and renamed, and a sample is
+journaled only after both of its files exist, so a kill never leaves a half-written pair behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from imgrestore import rng as _rng
+from imgrestore.degrade import Chain
+from imgrestore.errors import ImageReadError, UserError
+
+CROP_STAGE = 2**31 - 1  # stream id of the source/crop draw, apart from every chain stage
+STATE_DIR = ".synth"
+
+
+@dataclass
+class Source:
+    """One clean source image: a file, or an in-memory built-in sample."""
+
+    name: str
+    hw: tuple[int, int]
+    path: Path | None = None
+    array: np.ndarray | None = None
+
+
+def builtin_sources() -> list[Source]:
+    """The sample images that ship with scikit-image (no download needed)."""
+    from imgrestore.io import sample_images
+
+    return [Source(name, img.shape[:2], array=img) for name, img in sample_images()]
+
+
+def scan_sources(folder: Path, need_hw: tuple[int, int], warn: Callable[[str], None]) -> list[Source]:
+    """Image files of `folder` usable for crops of `need_hw`; others are reported and skipped."""
+    from imgrestore.io import image_shape, list_images
+
+    out = []
+    for path in list_images(folder):
+        try:
+            h, w, _ = image_shape(path)
+        except ImageReadError as exc:
+            warn(f"imgrestore: {exc}; skipped")
+            continue
+        if h < need_hw[0] or w < need_hw[1]:
+            warn(f"imgrestore: {path}: {h}x{w} is smaller than the {need_hw[0]}x{need_hw[1]} crop needed; skipped")
+            continue
+        out.append(Source(path.relative_to(folder).as_posix(), (h, w), path=path))
+    if not out:
+        raise UserError(f"--input {folder}: no usable images (all unreadable or smaller than {need_hw[0]}x{need_hw[1]})")
+    return out
+
+
+def source_order(seed: int, index: int, n_sources: int) -> int:
+    """Which source sample `index` crops: a fresh permutation of the sources every epoch."""
+    epoch, pos = divmod(index, n_sources)
+    perm = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, CROP_STAGE]))).permutation(n_sources)
+    return int(perm[pos])
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` (0 <= I < N) -> (I, N)."""
+    try:
+        i, n = (int(s) for s in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return i, n
+
+
+def _to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    if img.shape[2] == channels:
+        return img
+    if channels == 3:
+        return np.repeat(img[..., :1], 3, axis=2)
+    # MATLAB rgb2gray weights
+    return (img[..., :3] @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], np.float32))[..., None]
+
+
+@dataclass
+class SynthConfig:
+    """Settings of a synthesis run (all of them but count and shard must match on resume)."""
+
+    chain: Chain
+    out: Path
+    patch: int = 128
+    count: int = 100
+    seed: int = 0
+    device: str = "cpu"
+    shard: tuple[int, int] = (0, 1)
+    bits: int = 8
+    channels: int = 3
+    batch: int = 16
+    save_side: bool = False
+    workers: int = 4
+
+    def fingerprint(self, sources: list[Source]) -> dict[str, Any]:
+        names = "\n".join(f"{s.name}:{s.hw[0]}x{s.hw[1]}" for s in sources)
+        return {
+            "chain": self.chain.spec(),
+            "seed": self.seed,
+            "patch": self.patch,
+            "bits": self.bits,
+            "channels": self.channels,
+            "save_side": self.save_side,
+            "sources": hashlib.sha256(names.encode()).hexdigest()[:16],
+            "n_sources": len(sources),
+        }
+
+
+@dataclass
+class SynthResult:
+    written: int = 0
+    resumed: int = 0
+    skipped: list[str] = field(default_factory=list)
+    manifest: Path | None = None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    try:
+        np.save(tmp, arr)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prepare_out(out: Path) -> None:
+    """Create the output folder or fail with one line naming it."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, expected a folder")
+    try:
+        (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        probe = out / STATE_DIR / f".probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--out {out}: not writable ({exc.strerror or exc})") from None
+
+
+def _read_journal(path: Path) -> list[dict[str, Any]]:
+    """Complete lines of a journal; a line cut by a kill is dropped (and the file rewritten)."""
+    if not path.exists():
+        return []
+    raw = path.read_text(encoding="utf-8")
+    good, dirty = [], False
+    for line in raw.splitlines(keepends=True):
+        try:
+            if not line.endswith("\n"):
+                raise ValueError
+            good.append(json.loads(line))
+        except ValueError:
+            dirty = True
+    if dirty:
+        _atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in good))
+    return good
+
+
+class _ImageCache:
+    """A small LRU of decoded source images, keyed by source position."""
+
+    def __init__(self, sources: list[Source], channels: int, size: int = 8):
+        self.sources, self.channels, self.size = sources, channels, size
+        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def get(self, k: int) -> np.ndarray:
+        if k in self.cache:
+            self.cache.move_to_end(k)
+            return self.cache[k]
+        from imgrestore.io import read_image
+
+        src = self.sources[k]
+        img = src.array if src.array is not None else read_image(src.path)
+        img = _to_channels(img, self.channels)
+        self.cache[k] = img
+        if len(self.cache) > self.size:
+            self.cache.popitem(last=False)
+        return img
+
+
+def synthesize(
+    cfg: SynthConfig,
+    sources: list[Source],
+    progress: Callable[[int, int], None] | None = None,
+    warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> SynthResult:
+    """Write this shard's pairs of the run `cfg`, skipping those an earlier run finished."""
+    from imgrestore.backend import to_numpy, xp_for
+    from imgrestore.io import write_image
+
+    if cfg.count < 1:
+        raise UserError(f"--count {cfg.count}: expected a positive number of pairs")
+    out = cfg.out
+    prepare_out(out)
+    state = out / STATE_DIR
+    run_file = state / "run.json"
+    fp = cfg.fingerprint(sources)
+    if run_file.exists():
+        old = json.loads(run_file.read_text(encoding="utf-8"))
+        diff = [k for k in fp if old.get(k) != fp[k]]
+        if diff:
+            k = diff[0]
+            raise UserError(
+                f"--out {out}: holds a run with other settings ({k}: {old.get(k)!r}, now {fp[k]!r}); "
+                "use another --out folder or the same settings to resume"
+            )
+    else:
+        _atomic_write_text(run_file, json.dumps(fp, indent=1) + "\n")
+
+    shard_i, shard_n = cfg.shard
+    journal = state / f"shard-{shard_i}-of-{shard_n}.jsonl"
+    entries = {e["index"]: e for e in _read_journal(journal) if e["index"] < cfg.count}
+    missing = [i for i, e in entries.items() if not ((out / e["input"]).exists() and (out / e["target"]).exists())]
+    for i in missing:
+        del entries[i]
+    if missing:
+        _atomic_write_text(journal, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
+    todo = [i for i in range(shard_i, cfg.count, shard_n) if i not in entries]
+    result = SynthResult(resumed=len(entries))
+
+    xp = xp_for(cfg.device)  # type: ignore[arg-type]
+    src_hw = cfg.chain.source_size((cfg.patch, cfg.patch))
+    images = _ImageCache(sources, cfg.channels)
+    bad_sources: set[int] = set()
+    batches = [todo[k : k + cfg.batch] for k in range(0, len(todo), cfg.batch)]
+    total, done = len(todo) + len(entries), len(entries)
+    if progress:
+        progress(done, total)
+
+    with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool, open(journal, "a", encoding="utf-8") as jf:
+        for batch in batches:
+            crops, metas, idx = [], [], []
+            for i in batch:
+                k = source_order(cfg.seed, i, len(sources))
+                if k in bad_sources:
+                    continue
+                try:
+                    img = images.get(k)
+                except ImageReadError as exc:
+                    warn(f"imgrestore: {exc}; skipped")
+                    bad_sources.add(k)
+                    result.skipped.append(sources[k].name)
+                    continue
+                r = _rng.sample_rng(cfg.seed, i, CROP_STAGE, _rng.CROP)
+                h, w = src_hw
+                y = int(r.integers(0, img.shape[0] - h + 1))
+                x = int(r.integers(0, img.shape[1] - w + 1))
+                crops.append(img[y : y + h, x : x + w])
+                metas.append({"source": sources[k].name, "crop": [y, x, h, w]})
+                idx.append(i)
+            if idx:
+                clean = xp.asarray(np.stack(crops), dtype=xp.float32)
+                pair = cfg.chain(clean, cfg.seed, idx)
+                inp, tgt = to_numpy(pair.input), to_numpy(pair.target)
+                side = {k: to_numpy(v) for k, v in pair.side.items()} if cfg.save_side else {}
+                jobs, lines = [], []
+                for j, i in enumerate(idx):
+                    name = f"{i:08d}"
+                    entry = {"index": i, "input": f"input/{name}.png", "target": f"target/{name}.png",
+                             **metas[j], "seed": cfg.seed, "params": pair.params[j]}
+                    jobs.append(pool.submit(write_image, out / entry["input"], inp[j], cfg.bits))
+                    jobs.append(pool.submit(write_image, out / entry["target"], tgt[j], cfg.bits))
+                    if side:
+                        entry["side"] = {k: f"side/{k}/{name}.npy" for k in side}
+                        for k, v in side.items():
+                            jobs.append(pool.submit(_atomic_save_npy, out / entry["side"][k], v[j]))
+                    lines.append(json.dumps(entry))
+                for job in jobs:
+                    job.result()
+                jf.write("".join(line + "\n" for line in lines))
+                jf.flush()
+                os.fsync(jf.fileno())
+                result.written += len(idx)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+
+    (state / f"shard-{shard_i}-of-{shard_n}.done").write_text(f"{cfg.count}\n", encoding="utf-8")
+    result.manifest = merge_manifest(out, cfg.count, shard_n)
+    return result
+
+
+def merge_manifest(out: Path, count: int, shard_n: int) -> Path | None:
+    """Write OUT/manifest.jsonl from the shard journals once all `shard_n` shards are done."""
+    state = out / STATE_DIR
+    for i in range(shard_n):
+        done = state / f"shard-{i}-of-{shard_n}.done"
+        if not done.exists() or int(done.read_text().strip() or 0) < count:
+            return None
+    entries: dict[int, dict] = {}
+    for i in range(shard_n):
+        for e in _read_journal(state / f"shard-{i}-of-{shard_n}.jsonl"):
+            if e["index"] < count:
+                entries[e["index"]] = e
+    path = out / "manifest.jsonl"
+    _atomic_write_text(path, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
+    return path
