@@ -172,6 +172,16 @@ def prepare_out(out: Path) -> None:
         raise UserError(f"--out {out}: not writable ({exc.strerror or exc})") from None
 
 
+def _remove_stale_temps(out: Path, shard_i: int, shard_n: int) -> None:
+    """Delete temp files a killed run of this shard left (``.00000012*.tmp*``); other shards' stay."""
+    folders = [out / "input", out / "target", *((out / "side").glob("*") if (out / "side").is_dir() else [])]
+    for folder in folders:
+        for p in folder.glob(".*.tmp*") if folder.is_dir() else ():
+            stem = p.name[1:9]
+            if stem.isdigit() and int(stem) % shard_n == shard_i:
+                p.unlink(missing_ok=True)
+
+
 def _read_journal(path: Path) -> list[dict[str, Any]]:
     """Complete lines of a journal; a line cut by a kill is dropped (and the file rewritten)."""
     if not path.exists():
@@ -249,6 +259,7 @@ def synthesize(
         del entries[i]
     if missing:
         _atomic_write_text(journal, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
+    _remove_stale_temps(out, shard_i, shard_n)
     todo = [i for i in range(shard_i, cfg.count, shard_n) if i not in entries]
     result = SynthResult(resumed=len(entries))
 
