@@ -9,8 +9,6 @@ Same rows as ``imgrestore bench degrade bicubic``; the logic lives in
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 
 
 def main() -> None:
@@ -22,17 +20,13 @@ def main() -> None:
 
     import numba
 
-    from imgrestore.bench import copy_bandwidth, format_table
+    from imgrestore.bench import copy_bandwidth, format_table, machine_name
     from imgrestore.kernels.resize_bench import bench_bicubic
 
     rows = bench_bicubic(size=args.size, repeats=args.repeats, device=args.device)
-    if args.device == "cuda":
-        import cupy
-
-        machine = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    else:
-        machine = (f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, "
-                   f"numba {numba.get_num_threads()} threads ({numba.threading_layer()})")
+    machine = machine_name(args.device)
+    if args.device == "cpu":
+        machine += f", numba {numba.get_num_threads()} threads ({numba.threading_layer()})"
     print(f"bicubic x4 down, input 1x{args.size}x{args.size}x3 float32, median of {args.repeats}, on {machine}")
     print(f"measured copy bandwidth: {copy_bandwidth(args.device) / 1e9:.1f} GB/s")
     print(format_table(rows))

@@ -47,6 +47,24 @@ def copy_bandwidth(device: str = "cpu", nbytes: int = 256 * 2**20) -> float:
     return 2 * nbytes / t
 
 
+def machine_name(device: str = "cpu") -> str:
+    """What the timings ran on: the GPU's name, or the CPU model and core count."""
+    import os
+    import platform
+
+    if device == "cuda":
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def row(impl: str, device: str, seconds: float, in_pixels: int, bytes_moved: int) -> dict[str, Any]:
     """One benchmark table row: median time, input megapixels/s, fraction of copy bandwidth."""
     return {

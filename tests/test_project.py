@@ -24,3 +24,17 @@ def test_help_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out, out
+
+
+def test_bench_cli_prints_table_against_peers(cli):
+    code, out, err = cli("bench", "degrade", "bicubic", "--size", "64", "--repeats", "1", "--device", "cpu")
+    assert code == 0, err
+    assert "of copy BW" in out and "imgrestore numba" in out and "torch interpolate" in out
+    code, out, err = cli("bench", "degrade", "awgn", "--size", "32", "--repeats", "1", "--device", "cpu", "--json")
+    assert code == 0 and '"mpix_per_s"' in out
+
+
+def test_plugins_verbose_lists_parameters(cli):
+    code, out, _ = cli("plugins", "-v", "--device", "cpu")
+    assert code == 0
+    assert "sigma: noise standard deviation (float, in [0, 255], on the 0-255 scale" in out

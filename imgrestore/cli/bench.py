@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 
 import click
 
@@ -23,9 +22,7 @@ def bench() -> None:
 @device_option
 def degrade(name: str, size: int, repeats: int, as_json: bool, device: str) -> None:
     """Benchmark the degradation NAME with its default settings."""
-    import os
-
-    from imgrestore.bench import copy_bandwidth, format_table
+    from imgrestore.bench import copy_bandwidth, format_table, machine_name
     from imgrestore.degrade import Chain
     from imgrestore.errors import UserError
 
@@ -34,11 +31,7 @@ def degrade(name: str, size: int, repeats: int, as_json: bool, device: str) -> N
     dev = resolve(device)
     stage = Chain.parse(name).stages[0]
     rows = stage.benchmark(device=dev, size=size, repeats=repeats)
-    machine = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip()
-    if dev == "cuda":
-        import cupy
-
-        machine = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    machine = machine_name(dev)
     bw = copy_bandwidth(dev) / 1e9
     if as_json:
         click.echo(json.dumps({"machine": machine, "copy_bandwidth_GBps": bw, "rows": rows}, indent=1))
