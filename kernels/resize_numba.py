@@ -156,9 +156,15 @@ def _w_row(row, off, w, o, C):
         _w_row_any(row, off, w, o, C)
 
 
+_NO_OFF = np.zeros((0, 0), np.intp)  # unused W tables of an H-only pass
+
+
 @njit(parallel=True, cache=True, fastmath=False)
-def resize_hw(x, ih, wh, off, ww, out, C, nchunks):
-    """Fused H-then-W pass: x (N, Hin, Win*C) -> out (N, Hout, Wout*C), one scratch row per chunk."""
+def resize_hw(x, ih, wh, off, ww, out, C, nchunks, fuse_w):
+    """H pass, then (with ``fuse_w``) the W pass on each row while it is still in cache.
+
+    x (N, Hin, Win*C) -> out (N, Hout, Wout*C) fused, or out (N, Hout, Win*C) for the H pass alone.
+    """
     N, Hin, R = x.shape
     Hout = ih.shape[0]
     total = N * Hout
@@ -170,26 +176,12 @@ def resize_hw(x, ih, wh, off, ww, out, C, nchunks):
             n = t // Hout
             i = t - n * Hout
             _h_row(x, n, ih, wh, i, tmp)
-            _w_row(tmp, off, ww, out[n, i], C)
-
-
-@njit(parallel=True, cache=True, fastmath=False)
-def resize_h(x, ih, wh, out, nchunks):
-    """H pass alone: x (N, Hin, R) -> out (N, Hout, R)."""
-    N, Hin, R = x.shape
-    Hout = ih.shape[0]
-    total = N * Hout
-    for ch in prange(nchunks):
-        t0 = ch * total // nchunks
-        t1 = (ch + 1) * total // nchunks
-        tmp = np.empty(R, wh.dtype)
-        for t in range(t0, t1):
-            n = t // Hout
-            i = t - n * Hout
-            _h_row(x, n, ih, wh, i, tmp)
-            o = out[n, i]
-            for p in range(R):
-                o[p] = tmp[p]
+            if fuse_w:
+                _w_row(tmp, off, ww, out[n, i], C)
+            else:
+                o = out[n, i]
+                for p in range(R):
+                    o[p] = tmp[p]
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -229,7 +221,7 @@ def resize_numba(x: np.ndarray, steps, accumulate=None) -> np.ndarray:
         Ho, Wo = i0.shape[0], i1.shape[0]
         out = np.empty((N, Ho, Wo, C), np.float32)
         resize_hw(y.reshape(N, H, W * C), i0, w0.astype(acc), (i1.astype(np.intp) * C),
-                  w1.astype(acc), out.reshape(N, Ho, Wo * C), C, _chunks(N * Ho))
+                  w1.astype(acc), out.reshape(N, Ho, Wo * C), C, _chunks(N * Ho), True)
         return out
     for step, (axis, idx, w) in enumerate(steps):
         N, H, W, C = y.shape
@@ -237,8 +229,8 @@ def resize_numba(x: np.ndarray, steps, accumulate=None) -> np.ndarray:
         dt = np.float32 if last else acc  # keep a float64 intermediate when accumulating in float64
         if axis == 1:
             out = np.empty((N, idx.shape[0], W, C), dt)
-            resize_h(y.reshape(N, H, W * C), idx, w.astype(acc), out.reshape(N, idx.shape[0], W * C),
-                     _chunks(N * idx.shape[0]))
+            resize_hw(y.reshape(N, H, W * C), idx, w.astype(acc), _NO_OFF, w[:0].astype(acc),
+                      out.reshape(N, idx.shape[0], W * C), C, _chunks(N * idx.shape[0]), False)
         else:
             out = np.empty((N, H, idx.shape[0], C), dt)
             resize_w(y.reshape(N * H, W * C), idx.astype(np.intp) * C, w.astype(acc),

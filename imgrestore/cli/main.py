@@ -59,9 +59,17 @@ def cli() -> None:
     """
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"imgrestore: warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a UserError becomes one line on stderr and exit status 2."""
+    import warnings
+
     from imgrestore.errors import UserError
+
+    warnings.showwarning = _warning_line  # one line per warning, no source excerpt
 
     try:
         cli.main(args=argv, prog_name="imgrestore", standalone_mode=False)
