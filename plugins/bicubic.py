@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imgrestore.backend import array_module
 from imgrestore.degrade import Degradation, Pair, Param, StageContext
 from imgrestore.hookspecs import hookimpl
 
@@ -12,7 +13,7 @@ class Bicubic(Degradation):
     """Downscale by ``scale`` exactly as MATLAB ``imresize(x, 1/scale)`` (bicubic, antialiased).
 
     Cubic kernel with a = -0.5, widened by the scale when shrinking (antialiasing), symmetric
-    edge padding, output size ceil(n / scale). ``scale`` may be any factor > 0 (2, 3, 4, 1.5;
+    edge padding, output size ceil(n / scale); clipped to [0, 1] unless ``clip=false``. ``scale`` may be any factor > 0 (2, 3, 4, 1.5;
     below 1 it upscales). Numba kernel on CPU, CUDA kernel on GPU. Side outputs of earlier
     stages are resized with the same kernel so they stay aligned with the input.
     """
@@ -21,6 +22,7 @@ class Bicubic(Degradation):
     summary = "MATLAB-exact imresize bicubic downscaling by any factor (Numba / CUDA)"
     params = {
         "scale": Param(float, 4.0, "downscaling factor", min=0, min_open=True, max=64, random=False),
+        "clip": Param(bool, True, "clip the result to [0, 1] (bicubic overshoots at sharp edges)", random=False),
     }
 
     @property
@@ -36,6 +38,9 @@ class Bicubic(Degradation):
         from imgrestore.kernels.resize import imresize
 
         pair.input = imresize(pair.input, 1.0 / self.factor)
+        if self.settings.values["clip"].value:
+            xp = array_module(pair.input)
+            pair.input = xp.clip(pair.input, 0.0, 1.0, out=pair.input)
         pair.side = {k: imresize(v, 1.0 / self.factor) for k, v in pair.side.items()}
         return pair
 

@@ -83,3 +83,18 @@ def test_params_travel_with_each_pair():
     assert pair.side["sigma"].shape == (3, 24, 24, 1)
     assert np.allclose(pair.side["sigma"][:, 0, 0, 0] * 255, [r[0]["sigma"] for r in pair.params])
     assert pair.target.shape == (3, 24, 24, 3)
+
+
+def test_bicubic_stage_matches_imresize_and_resizes_side_outputs():
+    from imgrestore.kernels.resize import imresize
+
+    clean = _batch(2, size=40)
+    pair = Chain.parse("awgn:sigma=5 | bicubic:scale=4,clip=false")(clean, 0, [0, 1])
+    noisy = Chain.parse("awgn:sigma=5")(clean, 0, [0, 1]).input
+    assert np.array_equal(pair.input, imresize(noisy, 0.25))
+    assert pair.input.shape == (2, 10, 10, 3) and pair.target.shape == (2, 40, 40, 3)
+    assert pair.side["sigma"].shape == (2, 10, 10, 1)
+    assert np.allclose(pair.side["sigma"], 5 / 255)
+    clipped = Chain.parse("bicubic:scale=3")(clean, 0, [0, 1]).input
+    assert clipped.min() >= 0 and clipped.max() <= 1 and clipped.shape == (2, 14, 14, 3)
+    assert Chain.parse("bicubic:scale=3").output_size((40, 40)) == (14, 14)
