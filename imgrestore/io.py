@@ -492,8 +492,16 @@ def write_image(path: Path | str, img: np.ndarray, bits: int = 8, *, quality: in
         raise TypeError(f"{path}: expected float pixels in [0, 1], got {arr.dtype}")
     if np.isnan(arr).any():
         raise ValueError(f"{path}: image contains NaN")
-    data = _encode(to_uint(arr, bits), fmt, bits, quality)
+    write_bytes_atomic(path, _encode(to_uint(arr, bits), fmt, bits, quality))
 
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> None:
+    """Write `data` to `path` so that `path` never holds a partial file.
+
+    The bytes go to a hidden ``.NAME.RANDOM.tmp.SUFFIX`` in the same folder, are fsynced and
+    renamed over `path`; the temporary is removed on any failure. Parent folders are created.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

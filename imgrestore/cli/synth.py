@@ -37,7 +37,7 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
     from imgrestore.synth import SynthConfig, builtin_sources, parse_shard, scan_sources, synthesize
 
     dev = resolve(device)
-    for opt, val, lo in (("--count", count, 1), ("--patch", patch, 8), ("--batch", batch, 1), ("--seed", seed, 0)):
+    for opt, val, lo in (("--patch", patch, 8), ("--batch", batch, 1), ("--seed", seed, 0)):
         if val < lo:
             raise UserError(f"{opt} {val}: expected an integer >= {lo}")
     chain = Chain.load(spec)
