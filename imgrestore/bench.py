@@ -31,6 +31,24 @@ def median_time(fn: Callable[[], Any], repeats: int = 7, warmup: int = 1, sync: 
     return statistics.median(times)
 
 
+def cuda_median_time(fn: Callable[[], Any], repeats: int = 7) -> float:
+    """Median seconds of ``fn`` on the current CUDA stream, timed with CUDA events after two warm-ups."""
+    import cupy
+
+    for _ in range(2):
+        fn()
+    cupy.cuda.runtime.deviceSynchronize()
+    times = []
+    for _ in range(max(1, repeats)):
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)
+    return statistics.median(times)
+
+
 @functools.cache
 def copy_bandwidth(device: str = "cpu", nbytes: int = 256 * 2**20) -> float:
     """Measured copy bandwidth in bytes/s (read + write counted) of a large array copy."""

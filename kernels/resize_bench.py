@@ -10,7 +10,6 @@ come from :mod:`imgrestore.bench` so the rows agree with the CLI's header line.
 
 from __future__ import annotations
 
-import statistics
 from typing import Any, Callable
 
 import numpy as np
@@ -59,27 +58,10 @@ def _bench_cpu(size: int, repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _cuda_median(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``fn`` on the current stream, timed with CUDA events after two warm-ups."""
-    import cupy
-
-    for _ in range(2):
-        fn()
-    cupy.cuda.runtime.deviceSynchronize()
-    times = []
-    for _ in range(max(1, repeats)):
-        start, end = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)
-    return statistics.median(times)
-
-
 def _bench_cuda(size: int, repeats: int) -> list[dict[str, Any]]:
     import cupy
 
+    from imgrestore.bench import cuda_median_time as _cuda_median
     from imgrestore.bench import row
     from imgrestore.kernels.resize import imresize, output_size
 

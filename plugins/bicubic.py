@@ -20,6 +20,7 @@ class Bicubic(Degradation):
 
     name = "bicubic"
     summary = "MATLAB-exact imresize bicubic downscaling by any factor (Numba / CUDA)"
+    bench_size = 2048
     params = {
         "scale": Param(float, 4.0, "downscaling factor", min=0, min_open=True, max=64, random=False),
         "clip": Param(bool, True, "clip the result to [0, 1] (bicubic overshoots at sharp edges)", random=False),

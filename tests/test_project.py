@@ -38,3 +38,15 @@ def test_plugins_verbose_lists_parameters(cli):
     code, out, _ = cli("plugins", "-v", "--device", "cpu")
     assert code == 0
     assert "sigma: noise standard deviation (float, in [0, 255], on the 0-255 scale" in out
+
+
+def test_every_package_is_listed_for_setuptools():
+    """A non-editable install ships only listed packages: every folder with an __init__.py."""
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(cfg["packages"])
+    for init in (ROOT / "imgrestore").rglob("__init__.py"):
+        name = ".".join(init.parent.relative_to(ROOT).parts)
+        assert name in listed, f"{name} is missing from [tool.setuptools] packages"
+        assert cfg["package-dir"].get(name) == init.parent.relative_to(ROOT).as_posix()

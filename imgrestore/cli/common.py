@@ -22,3 +22,29 @@ def resolve(device: str) -> str:
     from imgrestore.backend import resolve_device
 
     return resolve_device(device)
+
+
+def crf_file_option(f):
+    """``--crf-file PATH``: the DoRF camera-response file for stages that use one (cbdnet).
+
+    Sets ``$IMGRESTORE_CRF`` for this process, before the chain is built.
+    """
+
+    def use(ctx, param, value):
+        if value:
+            import os
+
+            from imgrestore.crf import ENV
+
+            os.environ[ENV] = str(value)
+        return value
+
+    return click.option(
+        "--crf-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=use,
+        help="DoRF dorfCurves.txt for the cbdnet degradation (default: $IMGRESTORE_CRF, else a built-in family).",
+    )(f)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from imgrestore.cli.common import device_option, resolve
+from imgrestore.cli.common import crf_file_option, device_option, resolve
 
 
 @click.command("synth")
@@ -24,6 +24,7 @@ from imgrestore.cli.common import device_option, resolve
 @click.option("--batch", type=int, default=16, show_default=True, help="Pairs degraded together (speed only).")
 @click.option("--save-side", is_flag=True, help="Also save side outputs (e.g. noise sigma maps) as .npy.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Threads encoding PNG files.")
+@crf_file_option
 @device_option
 def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch, save_side, workers, device) -> None:
     """Write degraded/clean training pairs from a degradation chain.

@@ -68,6 +68,7 @@ class Degradation:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     params: ClassVar[Mapping[str, Param]] = {}
+    bench_size: ClassVar[int] = 512  # default image side of ``imgrestore bench degrade NAME``
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.params))
@@ -109,7 +110,8 @@ class Degradation:
 
     def spec(self) -> str:
         """The one-line spec token that rebuilds this stage."""
-        args = ",".join(f"{k}={v.spec()}" for k, v in self.settings.values.items())
+        # an empty text setting is the default "unset" and is left out
+        args = ",".join(f"{k}={v.spec()}" for k, v in self.settings.values.items() if v.spec() != "")
         return f"{self.name}:{args}" if args else self.name
 
     def config(self) -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""Time the cbdnet camera-noise pipeline: Numba kernels vs the NumPy oracle (and CUDA on a GPU).
+
+    python benchmarks/bench_cbdnet.py [--size 512] [--repeats 7] [--device cpu|cuda] [--crf-file PATH]
+
+Same rows as ``imgrestore bench degrade cbdnet``; the logic lives in
+``imgrestore.kernels.camera_bench.bench_cbdnet``. Uses ../shared/data/crf/dorfCurves.txt when
+present (else ``--crf-file`` / ``$IMGRESTORE_CRF``, else the built-in curve family).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+SHARED_CRF = Path(__file__).resolve().parents[2] / "shared" / "data" / "crf" / "dorfCurves.txt"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=512, help="image side length (default 512; batch of 8)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed repeats; the median is reported (default 7)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--crf-file", default=None, help="DoRF dorfCurves.txt")
+    args = ap.parse_args()
+    crf_file = args.crf_file or os.environ.get("IMGRESTORE_CRF") or (str(SHARED_CRF) if SHARED_CRF.exists() else "")
+
+    import numba
+
+    from imgrestore.bench import copy_bandwidth, format_table, machine_name
+    from imgrestore.degrade import Chain
+    from imgrestore.kernels.camera_bench import BATCH, bench_cbdnet
+
+    stage = Chain.parse(f"cbdnet:crf_file={crf_file}" if crf_file else "cbdnet").stages[0]
+    rows = bench_cbdnet(stage, size=args.size, repeats=args.repeats, device=args.device)
+    machine = machine_name(args.device)
+    if args.device == "cpu":
+        machine += f", numba {numba.get_num_threads()} threads ({numba.threading_layer()})"
+    print(f"cbdnet, input {BATCH}x{args.size}x{args.size}x3 float32, curves {stage.curves.source}, "
+          f"median of {args.repeats}, on {machine}")
+    print(f"measured copy bandwidth: {copy_bandwidth(args.device) / 1e9:.1f} GB/s")
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()
