@@ -17,6 +17,10 @@ BUILTIN = {
     "synth": ("imgrestore.cli.synth", "synth", "Write degraded/clean training pairs from a degradation chain."),
     "plugins": ("imgrestore.cli.plugins", "plugins", "List plugins and what each provides."),
     "bench": ("imgrestore.cli.bench", "bench", "Time degradations against peers and the hardware limit."),
+    "import-weights": ("imgrestore.cli.import_weights", "import_weights",
+                       "Convert released weights (DnCNN .mat/.pth) into a safetensors checkpoint."),
+    "restore": ("imgrestore.cli.restore", "restore", "Restore images of any size with a network (tiled, self-ensemble)."),
+    "eval": ("imgrestore.cli.eval", "eval_", "Degrade, restore and score clean images: PSNR/SSIM per image and mean."),
 }
 
 

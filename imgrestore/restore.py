@@ -1,0 +1,196 @@
+"""Running a restoration network on images of any size: padding, tiling, self-ensemble.
+
+:class:`Restorer` wraps a loaded network for inference: BN folded into the convs, eval mode,
+``torch.inference_mode``, channels-last memory, fp32 on CPU or fp32/bf16/fp16 on a CUDA GPU.
+Images are split into tiles whose cores cover the image and whose windows add ``overlap``
+pixels of context on every side; only each core is kept. When the overlap is at least the
+network's receptive-field radius (17 px for DnCNN-17), every kept pixel saw exactly the
+context it sees untiled, so the tiled result equals the untiled one to float rounding and has
+no seams. Networks with global statistics (AINDNet's instance norm) are not tile-exact: give
+them a tile larger than the image. Memory is bounded by one window's activations.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from imgrestore.errors import DeviceError, UserError
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class RestoreWarning(UserWarning):
+    """The input was adapted to the network (e.g. colour converted to gray)."""
+
+
+def torch_device(device: str) -> str:
+    """'cpu' or 'cuda' for torch from the user's cpu|cuda|auto (auto: CUDA when torch sees a GPU)."""
+    import torch
+
+    device = (device or "auto").lower()
+    has_cuda = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if device == "cuda" and not has_cuda:
+        raise DeviceError("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {device!r}: expected one of cpu, cuda, auto")
+    return device
+
+
+def adapt_channels(img: np.ndarray, channels: int, what: str, network: str) -> np.ndarray:
+    """`img` (H,W,C) with the network's channel count: colour into a gray network becomes its
+    BT.601 luma (0.299 R + 0.587 G + 0.114 B), gray into a colour network is repeated; both
+    with a one-line warning."""
+    c = img.shape[2]
+    if c == channels:
+        return img
+    if c == 3 and channels == 1:
+        warnings.warn(f"{what}: colour image into the gray network {network}: converted to gray "
+                      "(BT.601 luma)", RestoreWarning, stacklevel=2)
+        y = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.ascontiguousarray(y[:, :, None])
+    if c == 1 and channels == 3:
+        warnings.warn(f"{what}: gray image into the colour network {network}: channel repeated 3 times",
+                      RestoreWarning, stacklevel=2)
+        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
+    raise UserError(f"{what}: image with {c} channels; network {network} takes {channels}")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: the core it produces and the window it reads (input pixels, [start, stop))."""
+
+    core: tuple[int, int, int, int]  # y0, y1, x0, x1
+    window: tuple[int, int, int, int]
+
+
+def tile_grid(h: int, w: int, tile: int | None, overlap: int, multiple: int = 1) -> list[Tile]:
+    """Tiles covering an h x w image (h, w multiples of `multiple`); `tile` None = one tile."""
+    if not tile or (tile >= h and tile >= w):
+        return [Tile((0, h, 0, w), (0, h, 0, w))]
+    m = max(1, multiple)
+    tile = max(m, tile - tile % m)
+    overlap = -(-overlap // m) * m
+    tiles = []
+    for y0 in range(0, h, tile):
+        y1 = min(h, y0 + tile)
+        for x0 in range(0, w, tile):
+            x1 = min(w, x0 + tile)
+            tiles.append(Tile((y0, y1, x0, x1), (max(0, y0 - overlap), min(h, y1 + overlap),
+                                                 max(0, x0 - overlap), min(w, x1 + overlap))))
+    return tiles
+
+
+class Restorer:
+    """A network made ready for inference, applied to float32 H,W,C images in [0, 1]."""
+
+    def __init__(self, model: Any, spec: Any, device: str = "cpu", precision: str = "fp32", tile: int | None = 512,
+                 overlap: int = 32, ensemble: bool = False, fold: bool = True, channels_last: bool = True,
+                 compile: bool = False) -> None:
+        import torch
+
+        from imgrestore.nets.util import fold_bn
+
+        if precision not in PRECISIONS:
+            raise UserError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if precision != "fp32" and device != "cuda":
+            raise UserError(f"--precision {precision}: half precision runs on a CUDA GPU only; use fp32 on {device}")
+        if tile is not None and tile < 1 or overlap < 0:
+            raise UserError(f"--tile {tile} / --overlap {overlap}: expected tile >= 1 and overlap >= 0")
+        self.spec = spec
+        self.device = device
+        self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.tile, self.overlap, self.ensemble = tile, overlap, ensemble
+        self.multiple = max(1, int(getattr(spec, "size_multiple", 1) or 1))
+        self.scale = max(1, int(getattr(spec, "scale", 1) or 1))
+        model = model.eval()
+        if fold:
+            model = fold_bn(model)
+        model = model.to(device=device, dtype=self.dtype)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = torch.compile(model) if compile else model
+
+    # -- one window ------------------------------------------------------------------------------
+    def _net(self, x: Any) -> Any:
+        out = self.model(x.contiguous(memory_format=self.memory_format))
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+    def _run(self, x: Any) -> Any:
+        """The network on one NCHW window, averaged over the 8 flips/rotations with `ensemble`."""
+        import torch
+
+        if not self.ensemble:
+            return self._net(x)
+        acc = None
+        for k in range(4):
+            for flip in (False, True):
+                t = torch.rot90(x, k, dims=(2, 3))
+                if flip:
+                    t = torch.flip(t, dims=(3,))
+                y = self._net(t)
+                if flip:
+                    y = torch.flip(y, dims=(3,))
+                y = torch.rot90(y, -k, dims=(2, 3)).float()
+                acc = y if acc is None else acc + y
+        return acc / 8.0
+
+    # -- whole images ----------------------------------------------------------------------------
+    def tiles(self, h: int, w: int) -> list[Tile]:
+        """The tiles an h x w input is split into (after padding to the size multiple)."""
+        m = self.multiple
+        return tile_grid(-(-h // m) * m, -(-w // m) * m, self.tile, self.overlap, m)
+
+    def __call__(self, img: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Restore one float32 H,W,C image (channels already the network's); returns float32
+        (H*scale, W*scale, out_channels), not clipped."""
+        import torch
+        from torch.nn import functional as F
+
+        h, w, _ = img.shape
+        m, s = self.multiple, self.scale
+        ph, pw = -(-h // m) * m - h, -(-w // m) * m - w
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
+        if ph or pw:  # pad bottom/right to the size multiple; cropped off at the end
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        H, W = h + ph, w + pw
+        out: np.ndarray | None = None
+        with torch.inference_mode():
+            for t in tile_grid(H, W, self.tile, self.overlap, m):
+                wy0, wy1, wx0, wx1 = t.window
+                cy0, cy1, cx0, cx1 = t.core
+                win = x[:, :, wy0:wy1, wx0:wx1].to(device=self.device, dtype=self.dtype)
+                y = self._run(win)
+                y = y[0, :, (cy0 - wy0) * s:(cy1 - wy0) * s, (cx0 - wx0) * s:(cx1 - wx0) * s]
+                y = y.float().permute(1, 2, 0).cpu().numpy()
+                if out is None:
+                    out = np.empty((H * s, W * s, y.shape[2]), np.float32)
+                out[cy0 * s:cy1 * s, cx0 * s:cx1 * s] = y
+                if progress is not None:
+                    progress(1)
+        assert out is not None
+        return out[: h * s, : w * s]
+
+
+def iter_inputs(paths: list[str]) -> Iterator[Any]:
+    """Image files named directly or found (recursively, sorted) in named folders."""
+    from pathlib import Path
+
+    from imgrestore.io import IMAGE_SUFFIXES, list_images
+
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from list_images(p)
+        elif p.exists():
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                raise UserError(f"{p}: not an image file (png, tif, jpg, bmp)")
+            yield p
+        else:
+            raise UserError(f"{p}: no such file or folder")

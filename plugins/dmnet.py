@@ -1,0 +1,30 @@
+"""Built-in network plugin: DM-Net demoiréing (Liu, Shu, Wu, 2018); see imgrestore.nets.dmnet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imgrestore.hookspecs import hookimpl
+from imgrestore.network import NetworkSpec, Recipe
+
+
+def build(**config: Any):
+    """DM-Net; keyword arguments override the defaults of imgrestore.nets.dmnet.DMNet."""
+    from imgrestore.nets.dmnet import DMNet
+
+    return DMNet(**config)
+
+
+SPEC = NetworkSpec(
+    "dmnet", build, task="demoire", in_channels=3, out_channels=3, size_multiple=4,
+    summary="DM-Net: 1/4-scale 16-block residual net + 20-layer full-scale refinement, two outputs",
+    recipe=Recipe(loss="l2-two-scale", optimizer="adam", lr=1e-4, batch=16, patch=256, iterations=200_000,
+                  extra={"loss_weights": {"full": 1.0, "quarter": 1.0}, "eq": "(8)",
+                         "unverified": ["lr", "batch", "patch", "iterations", "loss_weights"],
+                         "paper": "Liu, Shu, Wu, Demoireing of Camera-Captured Screen Images Using Deep CNN, 2018"}),
+)
+
+
+@hookimpl
+def imgrestore_networks():
+    return [SPEC]

@@ -1,0 +1,54 @@
+"""Built-in network plugin: DnCNN-S, DnCNN-B, DnCNN-3 and CDnCNN-B (Zhang et al., TIP 2017).
+
+The torch module lives in :mod:`imgrestore.nets.dncnn`; it is imported only when a network is
+built, so loading this plugin costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from imgrestore.hookspecs import hookimpl
+from imgrestore.network import NetworkSpec, Recipe
+
+PAPER = "Zhang et al., Beyond a Gaussian Denoiser, TIP 2017"
+
+
+def builder(depth: int, channels: int) -> Callable[..., Any]:
+    """A builder for DnCNN with these defaults; keyword arguments override them (e.g. bn=False)."""
+
+    def build(**config: Any):
+        from imgrestore.nets.dncnn import DnCNN
+
+        return DnCNN(**{"depth": depth, "channels": channels, **config})
+
+    return build
+
+
+def _recipe(patch: int, iterations: int, **extra: Any) -> Recipe:
+    # Section IV-A: SGD, momentum 0.9, weight decay 1e-4, mini-batch 128, 50 epochs with the
+    # learning rate decayed exponentially from 1e-1 to 1e-4; loss = mean squared residual / 2.
+    return Recipe(loss="l2", optimizer="sgd", lr=0.1, batch=128, patch=patch, iterations=iterations,
+                  extra={"momentum": 0.9, "weight_decay": 1e-4, "lr_final": 1e-4, "epochs": 50,
+                         "residual": True, "paper": PAPER, **extra})
+
+
+SPECS = [
+    NetworkSpec("dncnn-s", builder(17, 1), task="denoise", in_channels=1, out_channels=1,
+                summary="DnCNN-S: 17 layers, gray, one known noise level (residual learning, BN)",
+                recipe=_recipe(40, 50 * 1600, noise="awgn:sigma=25")),
+    NetworkSpec("dncnn-b", builder(20, 1), task="denoise", in_channels=1, out_channels=1,
+                summary="DnCNN-B: 20 layers, gray, blind Gaussian denoising (sigma 0-55)",
+                recipe=_recipe(50, 50 * 3000, noise="awgn:sigma=0-55")),
+    NetworkSpec("dncnn-3", builder(20, 1), task="denoise", in_channels=1, out_channels=1,
+                summary="DnCNN-3: 20 layers, gray (Y), one model for denoising, x2-4 SISR and JPEG deblocking",
+                recipe=_recipe(50, 50 * 8000, noise="awgn:sigma=0-55 | bicubic x2-4 | jpeg:quality=5-99")),
+    NetworkSpec("cdncnn-b", builder(20, 3), task="denoise", in_channels=3, out_channels=3,
+                summary="CDnCNN-B: 20 layers, colour, blind Gaussian denoising (sigma 0-55)",
+                recipe=_recipe(50, 50 * 3000, noise="awgn:sigma=0-55")),
+]
+
+
+@hookimpl
+def imgrestore_networks():
+    return list(SPECS)

@@ -1,0 +1,43 @@
+"""Built-in network plugin: RED10, RED20, RED30 and RED30 with stride-2 (Mao, Shen, Yang, NIPS 2016)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from imgrestore.hookspecs import hookimpl
+from imgrestore.network import NetworkSpec, Recipe
+
+# Section 4: Adam, learning rate 1e-4, 50x50 gray patches, L2 loss.
+RECIPE = Recipe(loss="l2", optimizer="adam", lr=1e-4, batch=64, patch=50, iterations=200_000,
+                extra={"paper": "Mao, Shen, Yang, Image Restoration Using Very Deep Convolutional "
+                                "Encoder-Decoder Networks with Symmetric Skip Connections, NIPS 2016",
+                       "unverified": ["batch", "iterations"]})
+
+
+def builder(n: int, skips: bool, down: int = 1) -> Callable[..., Any]:
+    """A builder for RED-Net with these defaults (gray); keyword arguments override them."""
+
+    def build(**config: Any):
+        from imgrestore.nets.rednet import REDNet
+
+        return REDNet(**{"n": n, "channels": 1, "skips": skips, "down": down, **config})
+
+    return build
+
+
+def _spec(name: str, n: int, skips: bool, down: int, summary: str) -> NetworkSpec:
+    return NetworkSpec(name, builder(n, skips, down), task="denoise", in_channels=1, out_channels=1,
+                       size_multiple=down, summary=summary, recipe=RECIPE)
+
+
+SPECS = [
+    _spec("red10", 5, False, 1, "RED10: 5 conv + 5 deconv, no skips"),
+    _spec("red20", 10, True, 1, "RED20: 10 conv + 10 deconv, symmetric skips every 2 layers"),
+    _spec("red30", 15, True, 1, "RED30: 15 conv + 15 deconv, symmetric skips every 2 layers"),
+    _spec("red30-s2", 15, True, 2, "RED30 with stride 2 in the first conv and last deconv (section 4.5)"),
+]
+
+
+@hookimpl
+def imgrestore_networks():
+    return list(SPECS)
