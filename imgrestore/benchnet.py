@@ -73,13 +73,13 @@ def bench_network(name: str, sizes: tuple[int, ...] = (256, 512, 1024), device: 
         x = torch.rand(1, spec.in_channels, side, side, device=device)
         work = flops(eager, x)
 
-        def run_eager() -> None:
+        def run_eager(x: Any = x) -> None:
             with torch.no_grad():
                 eager(x)
 
         xo = x.to(ours.dtype).contiguous(memory_format=ours.memory_format)
 
-        def run_ours() -> None:
+        def run_ours(xo: Any = xo) -> None:
             with torch.inference_mode():
                 ours._run(xo)
 

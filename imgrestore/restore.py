@@ -13,8 +13,9 @@ them a tile larger than the image. Memory is bounded by one window's activations
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -6,7 +6,8 @@ built, so loading this plugin costs nothing.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from imgrestore.hookspecs import hookimpl
 from imgrestore.network import NetworkSpec, Recipe
@@ -42,7 +43,8 @@ SPECS = [
                 recipe=_recipe(50, 50 * 3000, noise="awgn:sigma=0-55")),
     NetworkSpec("dncnn-3", builder(20, 1), task="denoise", in_channels=1, out_channels=1,
                 summary="DnCNN-3: 20 layers, gray (Y), one model for denoising, x2-4 SISR and JPEG deblocking",
-                recipe=_recipe(50, 50 * 8000, noise="awgn:sigma=0-55 | bicubic x2-4 | jpeg:quality=5-99")),
+                recipe=_recipe(50, 50 * 8000, tasks=["awgn:sigma=0-55", "bicubic:scale=2,3,4 (down, then up)",
+                                                  "jpeg:quality=5-99"])),
     NetworkSpec("cdncnn-b", builder(20, 3), task="denoise", in_channels=3, out_channels=3,
                 summary="CDnCNN-B: 20 layers, colour, blind Gaussian denoising (sigma 0-55)",
                 recipe=_recipe(50, 50 * 3000, noise="awgn:sigma=0-55")),

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from imgrestore.registry import get_registry  # noqa: E402
+from imgrestore.registry import get_registry
 
 # name -> (learnable parameters, input (C, H, W), output shape). Counts include BN gamma/beta,
 # not running statistics. Paper figures are checked separately below.
@@ -160,3 +160,8 @@ def test_plugin_loading_does_not_import_torch():
             "print('TORCH', 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "TORCH False" in out, out
+    code = ("import sys; from imgrestore.cli.main import main\n"
+            "try:\n    main(['plugins', '--device', 'cpu'])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH', 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "network dncnn-s:" in out and "TORCH False" in out, out

@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from imgrestore.errors import UserError  # noqa: E402
-from imgrestore.registry import get_registry  # noqa: E402
-from imgrestore.restore import Restorer, adapt_channels, tile_grid  # noqa: E402
+from imgrestore.errors import UserError
+from imgrestore.registry import get_registry
+from imgrestore.restore import Restorer, adapt_channels, tile_grid
 
 
 def _randomized(model, seed=0):
@@ -165,7 +165,7 @@ def test_eval_cli_table_json_csv(tmp_path, cli):
     code, out, _ = cli(*args, "--json")
     res = json.loads(out)
     assert [r["image"] for r in res["images"]] == ["0.png", "1.png"] and res["degrade"] == "awgn:sigma=25,clip=true"
-    code2, out2, _ = cli(*args, "--json")
+    _, out2, _ = cli(*args, "--json")
     assert json.loads(out2)["mean"] == res["mean"]  # same seed, same noise, same numbers
     code, out, _ = cli(*args, "--csv")
     assert out.splitlines()[0] == "image,psnr,ssim,input_psnr" and out.splitlines()[-1].startswith("mean,")
@@ -182,3 +182,23 @@ def test_bench_net_cli_compares_with_eager(cli):
     assert code == 0 and len(res["rows"]) == 2 and res["rows"][1]["speedup"] > 0
     code, _, err = cli("bench", "net", "nosuchnet", "--sizes", "16", "--device", "cpu")
     assert code == 2 and "no such network" in err
+
+
+def test_eval_reads_given_inputs_and_scores_sr_on_y(tmp_path, cli):
+    from imgrestore.io import write_image
+
+    clean, noisy = tmp_path / "clean", tmp_path / "noisy"
+    write_image(clean / "a.png", _img(26, 30, 3))  # modcropped to 24x28 for x4
+    write_image(noisy / "a.png", _img(6, 7, 3, seed=1))
+    ckpt = _checkpoint(tmp_path, "srresnet", blocks=1)
+    code, out, err = cli("eval", "--weights", str(ckpt), "--clean", str(clean), "--input", str(noisy),
+                         "--device", "cpu", "--json")
+    assert code == 0, err
+    assert json.loads(out)["images"][0]["input_psnr"] is None  # LR input: no input PSNR
+    write_image(noisy / "a.png", _img(8, 8, 3))
+    code, _, err = cli("eval", "--weights", str(ckpt), "--clean", str(clean), "--input", str(noisy), "--device", "cpu")
+    assert code == 2 and "degraded input is 8x8, expected 7x6" in err
+    code, out, err = cli("eval", "--weights", str(ckpt), "--clean", str(clean), "--degrade", "bicubic:scale=4",
+                         "--device", "cpu", "--csv")
+    assert code == 0, err
+    assert out.splitlines()[1].startswith("a.png,")

@@ -11,10 +11,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import shared_path  # noqa: E402
+from conftest import shared_path
 
-from imgrestore.errors import UserError  # noqa: E402
-from imgrestore.weights.checkpoint import load_network, load_state, read_checkpoint, save_checkpoint  # noqa: E402
+from imgrestore.errors import UserError
+from imgrestore.weights.checkpoint import (
+    load_network,
+    load_state,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 DNCNN = ("weights", "dncnn")
 
@@ -116,7 +121,7 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, cli):
     evil.write_bytes(_legacy_file(_Evil(marker)))
     with pytest.raises(UserError, match=r"system, which is not on the allow-list"):
         import_dncnn(evil, tmp_path / "out.safetensors")
-    code, out, err = cli("import-weights", "dncnn", str(evil), "--out", str(tmp_path / "out.safetensors"))
+    code, _, err = cli("import-weights", "dncnn", str(evil), "--out", str(tmp_path / "out.safetensors"))
     assert code == 2 and err.startswith("imgrestore: error: ") and err.count("\n") == 1
     # the same object in a modern (zip) torch file: torch.load(weights_only=True) refuses it
     zipped = tmp_path / "evil_zip.pth"

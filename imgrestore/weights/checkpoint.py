@@ -9,9 +9,10 @@ bytes: nothing in the file is ever executed.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from imgrestore.errors import UserError
 

@@ -16,7 +16,6 @@ them, and saved as the matching DnCNN plugin with ``bn=False``.
 from __future__ import annotations
 
 import pickle
-import re
 from pathlib import Path
 from typing import Any
 

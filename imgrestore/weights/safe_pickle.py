@@ -217,7 +217,7 @@ def load_legacy(data: bytes) -> Any:
     return obj
 
 
-def module_state_dict(obj: Any, prefix: str = "") -> "OrderedDict[str, TensorStandIn]":
+def module_state_dict(obj: Any, prefix: str = "") -> OrderedDict[str, TensorStandIn]:
     """The flat ``state_dict`` (parameters, then buffers, then children) of a stand-in module
     tree, or the dict itself when `obj` already is a state dict."""
     out: OrderedDict[str, Any] = OrderedDict()
