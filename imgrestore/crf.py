@@ -87,13 +87,14 @@ def tabulate(names, forward: np.ndarray, source: str) -> CurveSet:
 
 
 # -- the DoRF file ---------------------------------------------------------------------------
-def parse_dorf(path: Path) -> tuple[list[str], np.ndarray]:
+def parse_dorf(path: Path, data: bytes | None = None) -> tuple[list[str], np.ndarray]:
     """Read a DoRF ``dorfCurves.txt``: curve names and the (C, 1024) brightness table.
 
-    Every problem is a UserError naming the file and the 1-based line.
+    ``data`` is the file's bytes when the caller has read them already. Every problem is a
+    UserError naming the file and the 1-based line.
     """
     try:
-        text = path.read_text(encoding="latin-1")
+        text = (path.read_bytes() if data is None else data).decode("latin-1")
     except OSError as exc:
         raise UserError(f"camera-response file {path}: cannot read ({exc.strerror or exc})") from None
     lines = text.splitlines()
@@ -158,7 +159,7 @@ def _load_dorf(path: str, size: int, mtime_ns: int) -> CurveSet:
             return tabulate([str(s) for s in z["names"]], z["forward"], source)
     except (OSError, KeyError, ValueError):
         pass
-    names, forward = parse_dorf(p)
+    names, forward = parse_dorf(p, data)
     try:
         from imgrestore.io import write_bytes_atomic
 

@@ -49,6 +49,19 @@ class CameraParams:
             np.asarray(keys, np.uint32).reshape(n, 2),
         )
 
+    @classmethod
+    def from_drawn(cls, drawn: list[dict], seed: int, indices, stage: int) -> "CameraParams":
+        """The batch's settings from the cbdnet stage's per-sample draws and noise keys."""
+        from imgrestore.kernels.philox import sample_key
+
+        return cls.build(
+            crf=[d["crf"] for d in drawn],
+            pattern=[pattern_index(d["pattern"]) for d in drawn],
+            sigma_s=[d["sigma_s"] for d in drawn],
+            sigma_c=[d["sigma_c"] for d in drawn],
+            keys=[sample_key(seed, i, stage) for i in indices],
+        )
+
     @property
     def red(self) -> np.ndarray:
         """(N, 2) row/column of the red site in the 2x2 block (0, 0 for no mosaic)."""

@@ -19,19 +19,12 @@ BATCH = 8
 
 def _setup(stage, size: int):
     from imgrestore.degrade import Chain
-    from imgrestore.kernels.camera import CameraParams, pattern_index
-    from imgrestore.kernels.philox import sample_key
+    from imgrestore.kernels.camera import CameraParams
 
     x = np.random.default_rng(0).random((BATCH, size, size, 3), dtype=np.float32)
     chain = Chain([stage])
     drawn = [chain.draw(0, i)[0] for i in range(BATCH)]
-    params = CameraParams.build(
-        crf=[d["crf"] for d in drawn],
-        pattern=[pattern_index(d["pattern"]) for d in drawn],
-        sigma_s=[d["sigma_s"] for d in drawn],
-        sigma_c=[d["sigma_c"] for d in drawn],
-        keys=[sample_key(0, i, 0) for i in range(BATCH)],
-    )
+    params = CameraParams.from_drawn(drawn, 0, range(BATCH), 0)
     kw = dict(model=stage.settings.values["noise"].value, clip=stage.settings.values["clip"].value,
               demosaic=stage.settings.values["demosaic"].value)
     return x, chain, params, kw

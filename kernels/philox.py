@@ -153,23 +153,6 @@ def normal4(q, stream, k0, k1):
     return z0, z1, z2, z3
 
 
-@nb.njit(cache=True)
-def fill_normals(z, q0, stream, k0, k1):
-    """z[i] = normal number 4 * q0 + i of the stream (len(z) a multiple of 4).
-
-    Two loops: the Philox words (vectorised by the compiler), then Box-Muller.
-    """
-    nq = z.shape[0] // 4
-    w = np.empty((4, nq), np.uint32)
-    for i in range(nq):
-        q = np.uint64(q0 + i)
-        w[0, i], w[1, i], w[2, i], w[3, i] = philox4x32(
-            np.uint32(q & np.uint64(0xFFFFFFFF)), np.uint32(q >> np.uint64(32)), stream, np.uint32(0), k0, k1)
-    for i in range(nq):
-        z[4 * i], z[4 * i + 1] = _box_muller(w[0, i], w[1, i])
-        z[4 * i + 2], z[4 * i + 3] = _box_muller(w[2, i], w[3, i])
-
-
 @nb.njit(parallel=True, cache=True)
 def _normals_numba(out, k0, k1, stream):
     n = out.size

@@ -91,8 +91,7 @@ class CBDNetNoise(Degradation):
         return d
 
     def apply(self, pair: Pair, drawn: list[dict], ctx: StageContext) -> Pair:
-        from imgrestore.kernels.camera import CameraParams, camera_batch, pattern_index
-        from imgrestore.kernels.philox import sample_key
+        from imgrestore.kernels.camera import CameraParams, camera_batch
 
         x = pair.input
         xp = array_module(x)
@@ -104,13 +103,7 @@ class CBDNetNoise(Degradation):
         if c == 1:
             for d in drawn:
                 d["pattern"] = "none"
-        params = CameraParams.build(
-            crf=[d["crf"] for d in drawn],
-            pattern=[pattern_index(d["pattern"]) for d in drawn],
-            sigma_s=[d["sigma_s"] for d in drawn],
-            sigma_c=[d["sigma_c"] for d in drawn],
-            keys=[sample_key(ctx.seed, i, ctx.stage) for i in ctx.indices],
-        )
+        params = CameraParams.from_drawn(drawn, ctx.seed, ctx.indices, ctx.stage)
         out, sigma = camera_batch(x.astype(xp.float32, copy=False), self.curves, params,
                                   model=self._setting("noise"), clip=self._setting("clip"),
                                   demosaic=self._setting("demosaic"), want_sigma=self._setting("side"))
