@@ -23,7 +23,7 @@ def test_cuda_without_gpu_is_one_line_error(monkeypatch):
 
 
 def test_torch_handoff_is_zero_copy():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     x = np.random.default_rng(0).random((2, 5, 7, 3), dtype=np.float32)
     t = backend.to_torch(x)
     assert tuple(t.shape) == (2, 3, 5, 7)
@@ -37,7 +37,6 @@ def test_torch_handoff_is_zero_copy():
 @pytest.mark.gpu
 def test_cupy_torch_handoff_is_zero_copy():
     import cupy
-    import torch  # noqa: F401
 
     x = cupy.random.random((2, 4, 6, 3), dtype=cupy.float32)
     t = backend.to_torch(x)

@@ -12,7 +12,7 @@ def test_parse_and_round_trip():
     assert [s.name for s in c.stages] == ["bicubic", "awgn", "jpeg"]
     again = Chain.parse(c.spec())
     assert again.spec() == c.spec()
-    assert c.config()[1] == {"name": "awgn", "sigma": {"min": 0.0, "max": 55.0}, "clip": True}
+    assert c.config()[1] == {"name": "awgn", "sigma": {"min": 0.0, "max": 55.0}, "clip": False}
 
 
 def test_toml_table_equals_spec(tmp_path):

@@ -1,7 +1,6 @@
 """AWGN and JPEG built-ins: statistics against closed form, side outputs, ranges."""
 
 import numpy as np
-import pytest
 
 from imgrestore.degrade import Chain
 
@@ -27,8 +26,10 @@ def test_awgn_dncnn_b_range_draws_per_image():
     assert np.allclose(pair.side["sigma"][:, 5, 7, 0], sig)
 
 
-def test_awgn_clip_default_keeps_range():
-    pair = Chain.parse("awgn:sigma=50")(np.full((1, 32, 32, 3), 0.98, np.float32), 0, [0])
+def test_awgn_keeps_overshoot_by_default_and_clips_on_request():
+    clean = np.full((1, 32, 32, 3), 0.98, np.float32)
+    assert Chain.parse("awgn:sigma=50")(clean, 0, [0]).input.max() > 1  # DnCNN's noise model
+    pair = Chain.parse("awgn:sigma=50,clip=true")(clean, 0, [0])
     assert pair.input.min() >= 0 and pair.input.max() <= 1
 
 

@@ -167,10 +167,35 @@ def test_set12_sigma25_reproduces_table3_through_eval(tmp_path, cli, weights, lo
     assert code == 0, err
     set12 = shared_path("images", "Set12")
     code, out, err = cli("eval", "--plugin", "dncnn-s", "--weights", str(ckpt), "--clean", str(set12),
-                         "--degrade", "awgn:sigma=25,clip=false", "--seed", "0", "--device", "cpu", "--json")
+                         "--degrade", "awgn:sigma=25", "--seed", "0", "--device", "cpu", "--json")
     assert code == 0, err
     res = json.loads(out)
     assert len(res["images"]) == 12
     assert lo <= res["mean"]["psnr"] <= hi, res["mean"]
     assert 0.85 < res["mean"]["ssim"] < 0.88
     assert np.isclose(res["mean"]["input_psnr"], 20.33, atol=0.05)
+
+
+def test_set12_sigma25_authors_protocol_gives_30_44(tmp_path, cli):
+    """The released MatConvNet/KAIR model under its authors' own test protocol.
+
+    KAIR's main_test_dncnn.py seeds NumPy's legacy generator once with 0 and adds
+    ``np.random.normal(0, 25/255, shape)`` to each float32 image in turn, then scores the output
+    clipped and rounded to uint8. That draw gives 30.445 dB, inside the data README's
+    30.43-30.45 (paper: 30.44). Other draws spread by about +-0.015 dB (8 legacy seeds:
+    30.404-30.445, mean 30.423), which is why eval's own seeds land at 30.40-30.44.
+    """
+    from imgrestore.io import list_images, read_image
+    from imgrestore.metrics import mean_psnr
+    from imgrestore.restore import Restorer
+
+    ckpt = tmp_path / "dncnn.safetensors"
+    code, _, err = cli("import-weights", "dncnn", str(shared_path(*DNCNN, "kair_dncnn_25.pth")), "--out", str(ckpt))
+    assert code == 0, err
+    model, spec, _ = load_network(ckpt)
+    restore = Restorer(model, spec, device="cpu")
+    clean = [read_image(p) for p in list_images(shared_path("images", "Set12"))]
+    legacy = np.random.RandomState(0)
+    noisy = [c + legacy.normal(0, 25 / 255.0, c.shape).astype(np.float32) for c in clean]
+    restored = [np.clip(restore(y), 0, 1) for y in noisy]
+    assert 30.43 <= mean_psnr(restored, clean, round_uint8=True) <= 30.45

@@ -166,7 +166,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             return pid[1]
         if kind != "storage" or len(pid) < 5:
             raise pickle.UnpicklingError(f"unsupported persistent id of kind {kind!r}")
-        marker, key, _location, numel = pid[1], str(pid[2]), pid[3], int(pid[4])
+        marker, key, numel = pid[1], str(pid[2]), int(pid[4])  # pid[3] (device) is ignored
         if not isinstance(marker, _DtypeMarker):
             raise pickle.UnpicklingError(f"storage {key} has no known storage type")
         if len(pid) > 5 and pid[5] is not None:
