@@ -77,6 +77,23 @@ def pattern_index(name: str) -> int:
     return PATTERNS.index(name)
 
 
+def _noise_tables(curves, params: CameraParams, model: int, want_sigma: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample and channel, noise std and sRGB sigma of each of the 1024 levels f^-1(bin)
+    (the Numba kernels read these instead of recomputing them per pixel; same bits)."""
+    from imgrestore.kernels.camera_numba import BINS, noise_tables
+
+    n = len(params.crf)
+    sd = np.empty((n, 3, BINS), np.float32)
+    sg = np.empty((n if want_sigma else 0, 3, BINS), np.float32)
+    noise_tables(curves.inverse, curves.slope, params.crf, params.sigma_s, params.sigma_c, model, sd, sg)
+    return sd, sg
+
+
+def _noisy(params: CameraParams, channels: int) -> np.ndarray:
+    """(N,) bool: does sample s draw noise (a noise level above 0 in one of its channels)."""
+    return (params.sigma_s[:, :channels] > 0).any(axis=1) | (params.sigma_c[:, :channels] > 0).any(axis=1)
+
+
 def camera_batch(
     x: Any,
     curves,
@@ -99,23 +116,20 @@ def camera_batch(
         raise ValueError(f"camera_batch: a Bayer mosaic needs at least 2x2 pixels, got {h}x{w}")
     mos = np.flatnonzero(pattern < NO_MOSAIC).astype(np.int32)
     full = np.flatnonzero(pattern == NO_MOSAIC).astype(np.int32)
-    out = xp.empty_like(x)
-    sigma = xp.empty_like(x) if want_sigma else xp.empty((0, 1, 1, 1), xp.float32)
+    # C-contiguous float32 whatever the layout of x (a broadcast or strided view): the kernels
+    # index the outputs as dense NHWC
+    out = xp.empty(x.shape, xp.float32)
+    sigma = xp.empty(x.shape, xp.float32) if want_sigma else xp.empty((0, 1, 1, 1), xp.float32)
     m = NOISE_MODELS.index(model)
     meth = DEMOSAIC_METHODS.index(demosaic)
     if xp is np:
         from imgrestore.kernels import camera_numba as k
 
         x = np.ascontiguousarray(x, dtype=np.float32)
-        red = params.red
-        if len(mos):
-            raw = np.empty((len(mos), h, w), np.float32)
-            k.mosaic_noise(x, mos, curves.inverse, curves.slope, params.crf, red, params.sigma_s, params.sigma_c,
-                           params.keys, m, clip, raw, sigma)
-            k.demosaic_crf(raw, mos, curves.forward, params.crf, red, meth, True, out)
-        if len(full):
-            k.full_colour(x, full, curves.inverse, curves.forward, curves.slope, params.crf, params.sigma_s,
-                          params.sigma_c, params.keys, m, clip, out, sigma)
+        sd, sg = _noise_tables(curves, params, m, want_sigma)
+        noisy = _noisy(params, c)
+        k.camera_pipeline(x, mos, full, curves.inverse, curves.forward, params.crf, params.red, sd, sg, params.keys,
+                          noisy, clip, meth, k.BAND, out, sigma)
     else:
         from imgrestore.kernels import camera_cuda
 
@@ -175,8 +189,8 @@ def mosaic_noise(x: Any, curves, params: CameraParams, model: str = "paper", cli
         if xp is np:
             from imgrestore.kernels.camera_numba import mosaic_noise as kernel
 
-            kernel(np.ascontiguousarray(x, np.float32), sel, curves.inverse, curves.slope, p.crf, p.red,
-                   p.sigma_s, p.sigma_c, p.keys, m, clip, raw, nosig)
+            kernel(np.ascontiguousarray(x, np.float32), sel, curves.inverse, p.crf, p.red,
+                   _noise_tables(curves, p, m, False)[0], p.keys, _noisy(p, 3), clip, raw)
         else:
             from imgrestore.kernels import camera_cuda
 

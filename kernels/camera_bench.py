@@ -45,6 +45,37 @@ def _oracle(x, curves, params, kw, philox: bool = True) -> None:
                normal, model, kw["clip"], kw["demosaic"])
 
 
+def speedup(stage, size: int = 512, rounds: int = 5, per_round: int = 5) -> dict[str, float]:
+    """Numba steps 1-5 against the NumPy oracle (Philox noise), timed in alternation.
+
+    Each round times the Numba pipeline ``per_round`` times, then the oracle once, so both see
+    the same machine state; on a shared machine the minima are the fairest figures (the least
+    disturbed run of each), the medians show the typical case. Returns seconds and ratios.
+    """
+    import statistics
+    import time
+
+    from imgrestore.kernels.camera import camera_batch
+
+    x, _, params, kw = _setup(stage, size)
+    ours = lambda: camera_batch(x, stage.curves, params, **kw)  # noqa: E731
+    ours()
+    t_ours, t_oracle = [], []
+    for _ in range(max(1, rounds)):
+        for _ in range(max(1, per_round)):
+            t0 = time.perf_counter()
+            ours()
+            t_ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        _oracle(x, stage.curves, params, kw)
+        t_oracle.append(time.perf_counter() - t0)
+    res = {"numba_min_s": min(t_ours), "numba_median_s": statistics.median(t_ours),
+           "oracle_min_s": min(t_oracle), "oracle_median_s": statistics.median(t_oracle)}
+    res["ratio_of_minima"] = res["oracle_min_s"] / res["numba_min_s"]
+    res["ratio_of_medians"] = res["oracle_median_s"] / res["numba_median_s"]
+    return res
+
+
 def bench_cbdnet(stage, size: int = 512, repeats: int = 7, device: str = "cpu") -> list[dict[str, Any]]:
     """Rows ``{"impl", "device", "median_s", "mpix_per_s", "bandwidth_fraction"}``, ours first."""
     from imgrestore.bench import cuda_median_time, median_time, row

@@ -165,6 +165,47 @@ def _normals_numba(out, k0, k1, stream):
                 out[p] = z[j]
 
 
+@nb.njit(inline="always", cache=True)
+def _philox4x32_inline(c0, c1, c2, c3, k0, k1):
+    """:func:`philox4x32` as an inline body (uint32 in, uint32 out) for vectorised loops."""
+    for r in range(ROUNDS):
+        if r > 0:
+            k0 = np.uint32(k0 + W0)
+            k1 = np.uint32(k1 + W1)
+        hi0, lo0 = _mulhilo(M0, c0)
+        hi1, lo1 = _mulhilo(M1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+@nb.njit(cache=True, error_model="numpy")
+def normal_quads(out, q0, nq, k0, k1, stream):
+    """out[4 i + j] = normal j of quad q0 + i, for i < nq: what :func:`normal4` gives, bit for bit.
+
+    The same Philox words and float32 Box-Muller as :func:`normal4`, written as one loop with
+    no calls or branches so that LLVM vectorises it (16 quads per AVX-512 step, ~10x the
+    scalar :func:`normal4`). ``error_model="numpy"`` matters: Numba's default model puts a
+    zero-divisor check before the division in :func:`log_int24` (never taken: m + 1 >= 1.7),
+    and that branch alone keeps the loop scalar. Counter layout as :func:`normal4`:
+    ``(q_lo, q_hi, stream, 0)``.
+    """
+    q0 = np.uint64(q0)
+    k0 = np.uint32(k0)
+    k1 = np.uint32(k1)
+    c2 = np.uint32(stream)
+    zero = np.uint32(0)
+    for i in range(nq):
+        q = q0 + np.uint64(i)
+        x0, x1, x2, x3 = _philox4x32_inline(np.uint32(q & np.uint64(0xFFFFFFFF)), np.uint32(q >> np.uint64(32)),
+                                            c2, zero, k0, k1)
+        z0, z1 = _box_muller(x0, x1)
+        z2, z3 = _box_muller(x2, x3)
+        out[4 * i] = z0
+        out[4 * i + 1] = z1
+        out[4 * i + 2] = z2
+        out[4 * i + 3] = z3
+
+
 def normals(n: int, key: tuple[int, int], stream: int = 0, dtype=np.float32) -> np.ndarray:
     """The first ``n`` normals of a stream (Numba); element p equals what kernels use at p."""
     out = np.empty(n, dtype=dtype)

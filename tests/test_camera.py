@@ -4,6 +4,7 @@ oracle, noise statistics against sigma^2(L), Philox against the Random123 known 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,9 @@ from imgrestore.crf import parametric_curves
 from imgrestore.kernels import camera
 from imgrestore.kernels import camera_numpy as oracle
 from imgrestore.kernels.philox import normals, normals_numpy, philox4x32, philox4x32_numpy
+
+
+_SHARED_CRF = Path(__file__).resolve().parents[2] / "shared" / "data" / "crf" / "dorfCurves.txt"
 
 
 def _colour_demosaicing():
@@ -189,6 +193,118 @@ def test_demosaic_natural_image_is_close_to_truth():
     raw = oracle.mosaic(rgb, 0)
     err = {m: np.mean((camera.demosaic(raw, "RGGB", m)[4:-4, 4:-4] - rgb[4:-4, 4:-4]) ** 2) for m in ("malvar", "bilinear")}
     assert err["malvar"] < err["bilinear"]
+
+
+# -- the fast paths of the Numba kernels: each against the plain statement it replaces ----------
+def test_normal_quads_equals_normal4():
+    """The vectorised row generator draws the very normals of the scalar normal4, bit for bit
+    (unaligned starts, short runs, a counter crossing 2^32, a non-zero stream)."""
+    from imgrestore.kernels.philox import normal4, normal_quads
+
+    for q0, nq, key, stream in [(0, 37, (7, 11), 0), (5, 1, (0, 0), 0), (2**32 - 3, 9, (0xFFFFFFFF, 5), 0),
+                                (123, 20, (3, 4), 2), (9, 0, (1, 1), 0)]:
+        out = np.full(4 * nq + 4, np.nan, np.float32)
+        normal_quads(out, q0, nq, *key, stream)
+        want = [normal4(np.uint64(q0 + i), np.uint32(stream), np.uint32(key[0]), np.uint32(key[1])) for i in range(nq)]
+        assert np.array_equal(out[: 4 * nq], np.array(want, np.float32).reshape(-1))
+        assert np.isnan(out[4 * nq:]).all()  # nothing written past the run
+
+
+def test_noise_tables_are_the_per_pixel_formulas():
+    """sd[s, c, b] and sg[s, c, b] equal the oracle's sqrt(variance) and sigma-map values at L = f^-1(bin b)."""
+    curves = parametric_curves()
+    prm = _params(3, [0, 1, 4], [[0.1, 0.0, 0.16], [0.02] * 3, [0.0] * 3], [[0.03, 0.06, 0.0], [0.0] * 3, [0.01] * 3])
+    for model in (0, 1):
+        sd, sg = camera._noise_tables(curves, prm, model, True)
+        for s in range(3):
+            L = curves.inverse[prm.crf[s]]
+            for c in range(3):
+                want_sd = np.sqrt(oracle.noise_variance(L, prm.sigma_s[s, c], prm.sigma_c[s, c], model))
+                assert np.array_equal(sd[s, c], want_sd)
+                grid = (np.arange(1024) / np.float32(1023)).astype(np.float32)  # a value in each bin
+                want_sg = oracle.sigma_map(grid[:, None], curves, int(prm.crf[s]), prm.sigma_s[s, c:c + 1],
+                                           prm.sigma_c[s, c:c + 1], model)[:, 0]
+                assert np.array_equal(sg[s, c], want_sg)
+    assert camera._noise_tables(curves, prm, 0, False)[1].shape[0] == 0
+
+
+@pytest.mark.parametrize("method", ["malvar", "bilinear"])
+def test_demosaic_interior_and_border_columns_of_every_width(method):
+    """Malvar runs a vectorised interior (columns 2 .. W-3, an R/B site and a G site per step) and
+    reflects only the border columns: every width from 2 to 13 (no interior, one step, many; odd
+    and even) and every phase equal the oracle bit for bit."""
+    from imgrestore.kernels.camera_numba import interior_span
+
+    rng = np.random.default_rng(7)
+    for w in range(2, 14):
+        raw = rng.uniform(-0.2, 1.2, (2, 6, w)).astype(np.float32)
+        for p in range(4):
+            ours = camera.demosaic(raw, p, method)
+            for m in range(2):
+                assert np.array_equal(ours[m], oracle.DEMOSAIC[method](raw[m], p)), f"width {w} pattern {p}"
+    # the span: R/B sites at the row's R/B parity, at least 2 columns from both borders
+    for w in range(2, 14):
+        for y in range(2):
+            for ry, rx in oracle.RED_SITE:
+                st, npairs = interior_span(w, y, ry, rx)
+                if npairs:
+                    assert st >= 2 and st + 2 * npairs - 1 <= w - 3
+                    colour = oracle.cfa_colour(2, w, oracle.RED_SITE.index((ry, rx)))[y]
+                    assert colour[st] != 1 and colour[st + 1] == 1
+                    assert st + 2 * npairs + 1 > w - 3  # no room left for another pair
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_fused_bands_side_on_off_and_raw_steps_equal_the_oracle(noisy):
+    """camera_mosaic works in bands of rows with a recomputed 2-row halo: any band height gives
+    the same bits as the oracle, the sigma side map changes nothing when off, and the steps 1-3
+    API (mosaic_noise) is the oracle's noisy raw plane."""
+    from imgrestore.kernels import camera_numba as k
+
+    curves = parametric_curves()
+    rng = np.random.default_rng(8)
+    x = rng.random((4, 11, 9, 3), dtype=np.float32)
+    prm = _params(4, [0, 1, 2, 3], rng.uniform(0, 0.16, (4, 3)) * noisy, rng.uniform(0, 0.06, (4, 3)) * noisy)
+    out, sigma = camera.camera_batch(x, curves, prm)
+    out2, none = camera.camera_batch(x, curves, prm, want_sigma=False)
+    assert none is None and np.array_equal(out, out2)
+    out3, sigma3 = camera.camera_batch(np.asfortranarray(x), curves, prm)  # any input layout
+    assert out3.flags.c_contiguous and np.array_equal(out3, out) and np.array_equal(sigma3, sigma)
+    raw, _ = camera.mosaic_noise(x, curves, prm)
+    for s in range(4):
+        normal = (lambda n, s=s: normals_numpy(n, tuple(prm.keys[s]))) if noisy else None
+        want, want_sigma = oracle.camera(x[s], curves, int(prm.crf[s]), int(prm.pattern[s]), prm.sigma_s[s],
+                                         prm.sigma_c[s], normal)
+        assert np.array_equal(out[s], want) and np.array_equal(sigma[s], want_sigma)
+        L = curves.apply_inverse(x[s], int(prm.crf[s]))
+        cfa = oracle.cfa_colour(11, 9, int(prm.pattern[s]))
+        clean = oracle.mosaic(L, int(prm.pattern[s]))
+        sd = np.sqrt(oracle.noise_variance(clean, prm.sigma_s[s][cfa], prm.sigma_c[s][cfa]))
+        z = normal(99).reshape(11, 9) if noisy else np.float32(0)
+        assert np.array_equal(raw[s], np.clip(clean + sd * z, 0, 1))
+    # any band height, Bayer and no-mosaic samples in one region: the same bits
+    prm.pattern[1] = oracle.NO_MOSAIC
+    out, sigma = camera.camera_batch(x, curves, prm)
+    mos, full = np.array([0, 2, 3], np.int32), np.array([1], np.int32)
+    sd, sg = camera._noise_tables(curves, prm, 0, True)
+    for band in (1, 2, 3, 5, 64):
+        o = np.full_like(x, np.nan)
+        sm = np.full_like(x, np.nan)
+        k.camera_pipeline(x, mos, full, curves.inverse, curves.forward, prm.crf, prm.red, sd, sg, prm.keys,
+                          camera._noisy(prm, 3), True, 0, band, o, sm)
+        assert np.array_equal(o, out) and np.array_equal(sm, sigma), f"band {band}"
+
+
+def test_speedup_helper_times_both_in_alternation():
+    from imgrestore.degrade import Chain
+    from imgrestore.kernels.camera_bench import speedup
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stage = Chain.parse("cbdnet:crf_file=" + str(_SHARED_CRF) if _SHARED_CRF.exists() else "cbdnet").stages[0]
+    sp = speedup(stage, size=16, rounds=1, per_round=1)
+    assert sp["numba_min_s"] > 0 and sp["oracle_min_s"] > 0
+    assert sp["ratio_of_minima"] == sp["oracle_min_s"] / sp["numba_min_s"]
 
 
 # -- GPU: the CUDA kernels against the Numba kernels ----------------------------------------
