@@ -37,14 +37,22 @@ CROP_STAGE = 2**31 - 1  # stream id of the source/crop draw, apart from every ch
 STATE_DIR = ".synth"
 
 
+SCREEN_COUNT = 1024  # rendered screens a run without --input crops from, for "screens" chains
+
+
 @dataclass
 class Source:
-    """One clean source image: a file, or an in-memory built-in sample."""
+    """One clean source image: a file, an in-memory built-in sample, or one rendered on demand.
+
+    ``render((y, x, h, w))`` returns that window of the source (float32 H,W,C in [0, 1]) without
+    ever holding the whole image: rendered screens are drawn crop by crop.
+    """
 
     name: str
     hw: tuple[int, int]
     path: Path | None = None
     array: np.ndarray | None = None
+    render: Callable[[tuple[int, int, int, int]], np.ndarray] | None = None
 
 
 def builtin_sources() -> list[Source]:
@@ -52,6 +60,39 @@ def builtin_sources() -> list[Source]:
     from imgrestore.io import sample_images
 
     return [Source(name, img.shape[:2], array=img) for name, img in sample_images()]
+
+
+def chain_content(chain: Chain) -> str:
+    """Built-in content a chain asks for without --input: ``"screens"`` if any stage says so."""
+    kinds = [getattr(s, "default_content", "photos") for s in chain.stages]
+    return "screens" if "screens" in kinds else "photos"
+
+
+def screen_sources(seed: int, need_hw: tuple[int, int], count: int = SCREEN_COUNT) -> list[Source]:
+    """`count` screens rendered in code (:mod:`imgrestore.screens`), lazily, crop by crop.
+
+    Each screen is 1080x1920 (larger when `need_hw` asks for it) and depends on (seed, k)
+    only; the renderer version is part of the name, so a resume never mixes two renderers.
+    """
+    from imgrestore.screens import DEFAULT_HW, RENDER_VERSION
+
+    h, w = max(DEFAULT_HW[0], need_hw[0]), max(DEFAULT_HW[1], need_hw[1])
+    return [Source(f"screen-v{RENDER_VERSION}:{k}", (h, w), render=ScreenWindow(seed, k, h, w)) for k in range(count)]
+
+
+@dataclass(frozen=True)
+class ScreenWindow:
+    """Draws windows of rendered screen `index` of `seed` (picklable, for data-loader workers)."""
+
+    seed: int
+    index: int
+    height: int
+    width: int
+
+    def __call__(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        from imgrestore.screens import render_screen
+
+        return render_screen(self.seed, self.index, self.height, self.width, box=box)
 
 
 def scan_sources(folder: Path, need_hw: tuple[int, int], warn: Callable[[str], None]) -> list[Source]:
@@ -276,18 +317,26 @@ def synthesize(
                 k = source_order(cfg.seed, i, len(sources))
                 if k in bad_sources:
                     continue
-                try:
-                    img = images.get(k)
-                except ImageReadError as exc:
-                    warn(f"imgrestore: {exc}; skipped")
-                    bad_sources.add(k)
-                    result.skipped.append(sources[k].name)
-                    continue
+                src = sources[k]
+                if src.render is None:
+                    try:
+                        img = images.get(k)
+                    except ImageReadError as exc:
+                        warn(f"imgrestore: {exc}; skipped")
+                        bad_sources.add(k)
+                        result.skipped.append(src.name)
+                        continue
+                    full_hw = img.shape[:2]
+                else:
+                    full_hw = src.hw
                 r = _rng.sample_rng(cfg.seed, i, CROP_STAGE, _rng.CROP)
                 h, w = src_hw
-                y = int(r.integers(0, img.shape[0] - h + 1))
-                x = int(r.integers(0, img.shape[1] - w + 1))
-                crops.append(img[y : y + h, x : x + w])
+                y = int(r.integers(0, full_hw[0] - h + 1))
+                x = int(r.integers(0, full_hw[1] - w + 1))
+                if src.render is None:
+                    crops.append(img[y : y + h, x : x + w])
+                else:
+                    crops.append(_to_channels(src.render((y, x, h, w)), cfg.channels))
                 metas.append({"source": sources[k].name, "crop": [y, x, h, w]})
                 idx.append(i)
             if idx:

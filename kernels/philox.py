@@ -61,20 +61,8 @@ def _mulhilo(a, b):
 @nb.njit(cache=True)
 def philox4x32(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 of one counter (c0..c3) under key (k0, k1): four uint32 words."""
-    c0 = np.uint32(c0)
-    c1 = np.uint32(c1)
-    c2 = np.uint32(c2)
-    c3 = np.uint32(c3)
-    k0 = np.uint32(k0)
-    k1 = np.uint32(k1)
-    for r in range(ROUNDS):
-        if r > 0:
-            k0 = np.uint32(k0 + W0)
-            k1 = np.uint32(k1 + W1)
-        hi0, lo0 = _mulhilo(M0, c0)
-        hi1, lo1 = _mulhilo(M1, c2)
-        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
-    return c0, c1, c2, c3
+    return _philox4x32_inline(np.uint32(c0), np.uint32(c1), np.uint32(c2), np.uint32(c3),
+                              np.uint32(k0), np.uint32(k1))
 
 
 @nb.njit(inline="always", cache=True)

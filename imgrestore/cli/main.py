@@ -21,6 +21,8 @@ BUILTIN = {
                        "Convert released weights (DnCNN .mat/.pth) into a safetensors checkpoint."),
     "restore": ("imgrestore.cli.restore", "restore", "Restore images of any size with a network (tiled, self-ensemble)."),
     "eval": ("imgrestore.cli.eval", "eval_", "Degrade, restore and score clean images: PSNR/SSIM per image and mean."),
+    "fit": ("imgrestore.cli.fit", "fit", "Train a network: stage 1 on synthetic pairs, surrogate/GAN stages, transfer."),
+    "run": ("imgrestore.cli.run", "run", "Run an experiment file: synth -> fit stages -> eval -> bench, skipping finished steps."),
 }
 
 

@@ -12,7 +12,8 @@ from imgrestore.cli.common import crf_file_option, device_option, resolve
 @click.command("synth")
 @click.argument("spec", metavar="NAME-or-SPEC")
 @click.option("--input", "input_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder of clean images (searched recursively). Default: scikit-image's sample images.")
+              help="Folder of clean images (searched recursively). Default: scikit-image's sample images, or "
+                   "screens rendered in code (text, windows, UI) for chains that photograph a screen (moire).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (created; a rerun resumes).")
 @click.option("--patch", type=int, default=128, show_default=True, help="Target patch size in pixels.")
 @click.option("--count", type=int, default=100, show_default=True, help="Number of pairs in the whole run.")
@@ -35,7 +36,8 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
     """
     from imgrestore.degrade import Chain
     from imgrestore.errors import UserError
-    from imgrestore.synth import SynthConfig, builtin_sources, parse_shard, scan_sources, synthesize
+    from imgrestore.synth import (SynthConfig, builtin_sources, chain_content, parse_shard, scan_sources, screen_sources,
+                                  synthesize)
 
     dev = resolve(device)
     for opt, val, lo in (("--patch", patch, 8), ("--batch", batch, 1), ("--seed", seed, 0)):
@@ -47,9 +49,12 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
                       save_side=save_side, workers=workers)
     need = chain.source_size((patch, patch))
     if input_dir is None:
-        sources = [s for s in builtin_sources() if s.hw[0] >= need[0] and s.hw[1] >= need[1]]
-        if not sources:
-            raise UserError(f"--patch {patch}: larger than every built-in sample image; pass --input")
+        if chain_content(chain) == "screens":
+            sources = screen_sources(seed, need)
+        else:
+            sources = [s for s in builtin_sources() if s.hw[0] >= need[0] and s.hw[1] >= need[1]]
+            if not sources:
+                raise UserError(f"--patch {patch}: larger than every built-in sample image; pass --input")
     else:
         if not input_dir.is_dir():
             raise UserError(f"--input {input_dir}: not a folder")

@@ -60,6 +60,11 @@ class Degradation:
       name      registry name used in specs (``bicubic``)
       summary   one line for ``imgrestore plugins`` and error messages
       params    ``{name: Param}``, the parameter space
+      default_content  which built-in clean images ``imgrestore synth`` crops when no
+                ``--input`` is given: ``"photos"`` (scikit-image's sample photographs, the
+                default) or ``"screens"`` (screens rendered in code by :mod:`imgrestore.screens`:
+                text, windows, UI; what a moiré model photographs). One ``"screens"`` stage makes
+                the whole chain use screens.
     Methods a subclass overrides: :meth:`apply` (required); :meth:`derive` to add values
     computed from the drawn ones; :meth:`source_size` when it needs a larger source crop than
     the target patch (a warp); :meth:`output_size` when it changes the input size.
@@ -69,6 +74,7 @@ class Degradation:
     summary: ClassVar[str] = ""
     params: ClassVar[Mapping[str, Param]] = {}
     bench_size: ClassVar[int] = 512  # default image side of ``imgrestore bench degrade NAME``
+    default_content: ClassVar[str] = "photos"  # built-in synth sources without --input: photos | screens
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.params))

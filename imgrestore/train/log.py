@@ -1,0 +1,156 @@
+"""Seeing a run: the progress line, metrics as JSONL and CSV, TensorBoard when installed.
+
+``RUN/metrics.jsonl`` holds one JSON object per row: ``{"kind": "train", "iter": t, "lr": ..,
+"it_s": .., "<loss part>": ..}`` (means over the rows' iterations) and ``{"kind": "val", "iter":
+t, "psnr": .., "ssim": ..}``. ``train.csv`` and ``val.csv`` hold the same rows as tables. On
+resume, rows past the checkpoint's iteration are dropped, so the files describe one history.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from imgrestore.errors import UserError
+from imgrestore.io import write_bytes_atomic as _write_atomic
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    try:
+        _write_atomic(path, data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; the checkpoint is intact; free space and "
+                        "rerun with --resume") from None
+
+
+def _fmt_time(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    s = int(s)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+class Progress:
+    """One status line on stderr: iteration, it/s, losses, ETA. Rewritten in place on a
+    terminal (at most every `interval` s), printed as separate lines every `every`
+    iterations otherwise (logs, CI)."""
+
+    def __init__(self, total: int, start: int = 0, prefix: str = "fit", stream: TextIO | None = None,
+                 interval: float = 0.5, every: int = 100, enabled: bool = True) -> None:
+        self.total, self.start, self.prefix = total, start, prefix
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval, self.every, self.enabled = interval, max(1, every), enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.width = 0
+
+    def line(self, it: int, losses: dict[str, float]) -> str:
+        dt = time.perf_counter() - self.t0
+        rate = (it - self.start) / dt if dt > 0 else 0.0
+        eta = (self.total - it) / rate if rate > 0 else math.inf
+        parts = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
+        return f"{self.prefix} {it}/{self.total}  {rate:.2f} it/s  {parts}  ETA {_fmt_time(eta)}"
+
+    def update(self, it: int, losses: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.tty:
+            if now - self.last < self.interval and it < self.total:
+                return
+            text = self.line(it, losses)
+            self.stream.write("\r" + text.ljust(self.width))
+            self.width = len(text)
+        else:
+            if it % self.every and it < self.total:
+                return
+            self.stream.write(self.line(it, losses) + "\n")
+        self.last = now
+        self.stream.flush()
+
+    def message(self, text: str) -> None:
+        """A line of its own (validation scores, checkpoints) without breaking the status line."""
+        if not self.enabled:
+            return
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class MetricsLog:
+    """Appends rows to RUN/metrics.jsonl and rewrites RUN/train.csv, val.csv; mirrors them to
+    TensorBoard (RUN/tb) when ``torch.utils.tensorboard`` can be imported."""
+
+    def __init__(self, folder: Path, resume_at: int | None = None, tensorboard: bool = True) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / "metrics.jsonl"
+        self.rows: list[dict[str, Any]] = []
+        if self.path.exists() and resume_at is not None:
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a kill
+                if row.get("iter", 0) <= resume_at:
+                    self.rows.append(row)
+        self._rewrite()
+        self.tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+            except Exception:
+                self.tb = None
+            else:
+                self.tb = SummaryWriter(str(self.folder / "tb"), purge_step=resume_at)
+
+    def _rewrite(self) -> None:
+        write_bytes_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.rows).encode())
+        self._write_csv()
+
+    def _write_csv(self) -> None:
+        for kind in ("train", "val"):
+            rows = [r for r in self.rows if r.get("kind") == kind]
+            if not rows:
+                continue
+            cols: list[str] = []
+            for r in rows:
+                cols += [k for k in r if k != "kind" and k not in cols]
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, cols, lineterminator="\n", extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+            write_bytes_atomic(self.folder / f"{kind}.csv", buf.getvalue().encode())
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+        except OSError as exc:
+            raise UserError(f"cannot write {self.path}: {exc.strerror or exc}; the checkpoint is intact; free space "
+                            "and rerun with --resume") from None
+        self._write_csv()
+        if self.tb is not None:
+            for k, v in row.items():
+                if k not in ("kind", "iter") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(f"{row['kind']}/{k}", v, row["iter"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()

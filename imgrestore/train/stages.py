@@ -1,0 +1,611 @@
+"""The stages of ``imgrestore fit``.
+
+* ``synthetic`` (stage 1): pairs (M(X), X) made on the fly by a degradation chain (or read
+  from ``--pairs``), the network plugin's paper recipe for every default.
+* ``surrogate`` (stage 2..N, Liu, Shu and Wu): real degraded images Y with surrogate targets
+  X_s = G_prev(Y), computed once per stage and cached; G starts from G_prev; loss
+  ``L2(G(Y), X_s) + lambda * -log D(G(Y))`` with D trained by BCE against unpaired clean
+  patches, one D and one G update per iteration (k = 1). ``--stages N`` counts stage 1, so
+  N - 1 surrogate rounds run, each regenerating the surrogates with the previous round's G.
+* ``transfer`` (AINDNet+TF): real pairs, L1, only the parameters the plugin declares for
+  transfer are updated; ``retrain`` (AINDNet+RT): the same, all parameters.
+
+Each stage writes into its folder: ``run.json`` (settings), ``checkpoint.safetensors``
+(training state), ``model.safetensors`` (the network, for restore/eval), ``metrics.jsonl``,
+``train.csv``, ``val.csv`` and the figures.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from imgrestore.errors import UserError
+from imgrestore.io import write_bytes_atomic
+from imgrestore.synth import chain_content
+from imgrestore.train import data as D
+from imgrestore.train.ddp import Dist, barrier, from_env, setup, teardown, wrap
+from imgrestore.train.log import MetricsLog
+from imgrestore.train.loop import (CHECKPOINT, MODEL, LoopSettings, SupervisedStep, Trainer, Validator, make_optimizer,
+                                   to_nchw)
+from imgrestore.train.losses import TrainForward, discriminator_bce, generator_adversarial, get_criterion, l2
+
+STAGES = ("synthetic", "surrogate", "transfer", "retrain")
+DISCRIMINATOR = "srgan-discriminator"
+# Liu, Shu, Wu: stage-2 settings.
+SURROGATE_DEFAULTS = {"batch": 32, "iters": 10_000, "adv_weight": 1e-3}
+SURROGATE_LR = {"demoire": 1e-5, "super-resolution": 1e-4}
+
+
+@dataclass
+class FitOptions:
+    """Everything ``imgrestore fit`` accepts; None means the recipe's or the stage's default."""
+
+    plugin: str
+    out: Path
+    stage: str = "synthetic"
+    clean: Path | None = None
+    degrade: str | None = None
+    pairs: Path | None = None
+    init: Path | None = None
+    real: Path | None = None
+    unpaired_clean: Path | None = None
+    stages: int = 2
+    iters: int | None = None
+    batch: int | None = None
+    patch: int | None = None
+    lr: float | None = None
+    lr_final: float | None = None
+    loss: str | None = None
+    optimizer: str | None = None
+    adv_weight: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    workers: int | None = None
+    val_every: int = 500
+    val_count: int | None = None
+    val_images: int | None = None
+    val_pairs: Path | None = None
+    ckpt_every: int = 1000
+    log_every: int = 10
+    resume: bool = False
+    net_config: dict[str, Any] = field(default_factory=dict)
+    disc_config: dict[str, Any] = field(default_factory=dict)
+    transfer_params: tuple[str, ...] | None = None
+    amp: bool = False
+    progress: bool = True
+    figures: bool = True
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """write_bytes_atomic with a full disk (or any OSError) as a one-line UserError."""
+    try:
+        write_bytes_atomic(path, data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; nothing earlier was lost; free space and "
+                        "rerun with --resume") from None
+
+
+def say(msg: str, dist: Dist | None = None) -> None:
+    if dist is None or dist.main:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def get_spec(name: str, option: str = "--plugin") -> Any:
+    from imgrestore.registry import get_registry
+
+    nets = get_registry().networks
+    if name not in nets:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(nets), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"{option} {name!r}: no such network{hint}; known: {', '.join(sorted(nets))}")
+    return nets[name]
+
+
+def load_init(path: Path, plugin: str) -> tuple[torch.nn.Module, Any, Any]:
+    """load_network for --init: the same checks, errors naming --init."""
+    from imgrestore.weights.checkpoint import load_network
+
+    try:
+        return load_network(path, plugin)
+    except UserError as exc:
+        msg = str(exc)
+        raise UserError("--init" + msg[len("--weights"):] if msg.startswith("--weights") else msg) from None
+
+
+def build_net(spec: Any, config: dict[str, Any]) -> torch.nn.Module:
+    try:
+        return spec.build(**config)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"--net-config {config}: cannot build {spec.name}: {exc}") from None
+
+
+def net_channels(spec: Any, config: dict[str, Any]) -> int:
+    return int(config.get("channels", spec.in_channels))
+
+
+BUILTIN_CONTENT = {"photos": "scikit-image samples", "screens": "screens rendered in code"}
+
+
+def default_degrade(spec: Any) -> str:
+    """The recipe's degradation, else one that fits the task."""
+    extra = spec.recipe.extra
+    if extra.get("degrade") or extra.get("noise"):
+        return str(extra.get("degrade") or extra.get("noise"))
+    if spec.recipe.loss == "l1+estimator":
+        return "cbdnet"  # AINDNet's synthetic noise
+    if spec.task == "super-resolution":
+        return f"bicubic:scale={spec.scale}"
+    if spec.task == "demoire":
+        return "moire"
+    return "awgn:sigma=0-55"
+
+
+def check_patch(patch: int, spec: Any) -> None:
+    m = max(1, spec.size_multiple) * max(1, spec.scale)
+    if patch < 1 or patch % m:
+        raise UserError(f"--patch {patch}: network {spec.name} needs a multiple of {m}")
+
+
+class RunFolder:
+    """A stage's output folder: refuses to mix runs, finds the checkpoint to resume."""
+
+    def __init__(self, path: Path, settings: dict[str, Any], resume: bool, dist: Dist):
+        self.path, self.settings, self.dist = Path(path), settings, dist
+        self.ckpt = self.path / CHECKPOINT
+        run = self.path / "run.json"
+        if self.ckpt.exists() and not resume:
+            raise UserError(f"--out {path}: holds a run already ({self.ckpt}); add --resume to continue it, "
+                            "or choose another --out")
+        if run.exists() and resume:
+            old = json.loads(run.read_text(encoding="utf-8"))
+            diff = [k for k in settings if k not in ("iters", "workers", "device") and old.get(k) != settings[k]]
+            if diff:
+                k = diff[0]
+                raise UserError(f"--resume {path}: the run there has {k}={old.get(k)!r}, now {settings[k]!r}; "
+                                "resume with the same settings or choose another --out")
+        if dist.main:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_file(run, (json.dumps(settings, indent=1, default=str) + "\n").encode())
+
+    def resume_point(self, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                     network: str) -> int:
+        from imgrestore.train.state import load_state
+
+        if not self.ckpt.exists():
+            return 0
+        meta = load_state(self.ckpt, modules, optimizers, network)
+        return int(meta["iteration"])
+
+
+def _frozen_bn(net: torch.nn.Module) -> list[torch.nn.Module]:
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    return [m for m in net.modules() if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters())]
+
+
+def _val_batches(batch: Any, size: int) -> list[Any]:
+    n = len(batch.indices)
+    return [D.Batch(batch.input[k:k + size], batch.target[k:k + size], batch.indices[k:k + size]) for k in range(0, n, size)]
+
+
+def _figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None = None, k: int = 0) -> None:
+    """Loss/PSNR curves and a sample grid via imgrestore.figures (input | output | target; with
+    `prev`, the previous stage's model: input | G_prev | G | target)."""
+    try:
+        from imgrestore import figures
+    except ImportError:
+        return  # hook point: imgrestore.figures (plot_curves, sample_grid) not installed yet
+    try:
+        if hasattr(figures, "plot_curves"):
+            figures.plot_curves(folder / "metrics.jsonl", folder / "curves.png")
+        if val is not None and val.outputs and hasattr(figures, "sample_grid"):
+            b = val.batches[0]
+            m = min(4, len(b.indices))
+            before = None
+            if prev is not None:
+                prev.eval()
+                with torch.no_grad():
+                    before = prev(to_nchw(b.input[:m], val.device)).float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+            rows = []
+            for j in range(m):
+                row = [np.asarray(b.input[j])]
+                if before is not None:
+                    row.append(before[j])
+                rows.append(row + [val.outputs[j], np.asarray(b.target[j])])
+            labels = (["input", f"stage {k - 1}", f"stage {k}", "target"] if before is not None
+                      else ["input", "output", "target"])
+            figures.sample_grid(rows, labels, folder / "samples.png")
+    except Exception as exc:  # figures are a convenience: never lose a run over them
+        say(f"imgrestore: warning: figures not written ({type(exc).__name__}: {exc})")
+
+
+def _surrogate_grid(folder: Path, g: torch.nn.Module, stream: Any, k: int, device: str) -> None:
+    """samples_real.png: real crops Y | surrogate X_s (previous model) | G(Y) of this stage."""
+    try:
+        from imgrestore import figures
+    except ImportError:
+        return  # hook point: imgrestore.figures.sample_grid
+    try:
+        b = stream.batch(list(range(4)))
+        g.eval()
+        with torch.no_grad():
+            out = g(to_nchw(b.input, device)).float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        s = b.target.shape[1] // b.input.shape[1]
+        rows = [[b.input[j].repeat(s, 0).repeat(s, 1), b.target[j], out[j]] for j in range(len(out))]
+        figures.sample_grid(rows, ["input Y", f"X_s (stage {k - 1})", f"G (stage {k})"], folder / "samples_real.png")
+    except Exception as exc:
+        say(f"imgrestore: warning: figures not written ({type(exc).__name__}: {exc})")
+
+
+# ---------------------------------------------------------------------------------------------
+# stage 1 and the paired stages
+
+
+def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Run the stage(s) `opts` asks for; returns a summary (folders, final model, scores)."""
+    from imgrestore.restore import torch_device
+
+    if opts.stage not in STAGES:
+        raise UserError(f"--stage {opts.stage!r}: expected one of {', '.join(STAGES)}")
+    dist = from_env()
+    device = setup(dist, torch_device(opts.device))
+    if opts.amp and not device.startswith("cuda"):
+        raise UserError("--amp: bf16 autocast is for a CUDA GPU; leave it off on the CPU")
+    torch.manual_seed(opts.seed)
+    try:
+        if opts.stage == "surrogate":
+            return fit_surrogate(opts, dist, device, on_iteration)
+        return fit_paired(opts, dist, device, on_iteration)
+    finally:
+        teardown(dist)
+
+
+def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable[[int], None] | None) -> dict[str, Any]:
+    """Stage 1 (synthetic), transfer and retrain: supervised training on pairs."""
+    from imgrestore.degrade import Chain
+
+    spec = get_spec(opts.plugin)
+    rec = spec.recipe
+    paired_real = opts.stage in ("transfer", "retrain")
+    if paired_real and (opts.init is None or opts.pairs is None):
+        raise UserError(f"--stage {opts.stage}: needs --init G0 (a stage-1 model) and --pairs REAL_PAIRS")
+    config = dict(opts.net_config)
+    init_model = None
+    if opts.init is not None:
+        init_model, _, ck = load_init(opts.init, spec.name)
+        if opts.net_config and opts.net_config != ck.config:
+            raise UserError(f"--net-config {opts.net_config}: --init {opts.init} was trained with {ck.config}")
+        config = dict(ck.config)
+    channels = net_channels(spec, config)
+    loss_name = opts.loss or ("l1" if paired_real else rec.loss)
+    criterion = get_criterion(loss_name)
+    same_opt = (opts.optimizer or rec.optimizer) == rec.optimizer
+    optimizer = opts.optimizer or rec.optimizer
+    if paired_real:
+        lr = opts.lr or float(rec.extra.get("transfer_lr", rec.lr))
+        lr_final = opts.lr_final
+        iters = opts.iters or SURROGATE_DEFAULTS["iters"]
+    else:
+        lr = opts.lr or rec.lr
+        lr_final = opts.lr_final if opts.lr_final is not None else (
+            rec.extra.get("lr_final") if same_opt and opts.lr is None else None)
+        iters = opts.iters or rec.iterations
+    batch = opts.batch or rec.batch
+    momentum = float(rec.extra.get("momentum", 0.9))
+    weight_decay = float(rec.extra.get("weight_decay", 0.0)) if optimizer == "sgd" else 0.0
+
+    # -- data ---------------------------------------------------------------------------------------
+    val_batch: Any = None
+    side_names: set[str] | None = None
+    chain = None
+    if opts.pairs is not None:
+        if opts.degrade or opts.clean:
+            raise UserError("--pairs: give either --pairs or --clean/--degrade, not both")
+        entries = D.read_pairs(opts.pairs, "--pairs")
+        patch = opts.patch or rec.patch
+        probe = D.PairsStream(opts.pairs, None, channels, opts.seed, entries=entries[:1]).all()
+        side_names = set(probe.side)
+        tgt_hw = probe.target.shape[1:3]
+        if opts.patch is None:  # the recipe's patch, or whole pairs when they are smaller
+            patch = min(patch, *tgt_hw)
+            m = max(1, spec.size_multiple) * max(1, spec.scale)
+            patch -= patch % m
+        if probe.input.shape[-1] != channels:
+            raise UserError(f"--pairs {opts.pairs}: {probe.input.shape[-1]}-channel images for the {channels}-channel "
+                            f"network {spec.name}")
+        check_patch(patch, spec)
+        stream = D.PairsStream(opts.pairs, patch, channels, opts.seed, entries=entries)
+        n_val = opts.val_count if opts.val_count is not None else (0 if paired_real else min(16, len(stream) // 10))
+        if n_val and opts.val_pairs is None:
+            if n_val >= len(stream):
+                raise UserError(f"--val-count {n_val}: --pairs {opts.pairs} has only {len(stream)} pairs")
+            val_batch = stream.subset(len(stream) - n_val, len(stream)).all()
+            stream = stream.subset(0, len(stream) - n_val)
+        data_desc = f"pairs from {opts.pairs} ({len(stream)} for training)"
+    else:
+        if paired_real:
+            raise UserError(f"--stage {opts.stage}: needs --pairs REAL_PAIRS")
+        spec_text = opts.degrade or default_degrade(spec)
+        chain = Chain.load(spec_text)
+        patch = opts.patch or rec.patch
+        check_patch(patch, spec)
+        side_names = D.probe_chain(chain, channels, patch, spec.name, max(1, spec.scale))
+        content = chain_content(chain)
+        sources = D.load_sources(opts.clean, chain.source_size((patch, patch)), "--clean", content, opts.seed)
+        train_src, val_src = D.split_sources(sources, opts.val_images, opts.seed)
+        if not val_src:
+            say(f"imgrestore: warning: --clean has {len(sources)} usable image(s): validation crops come from the "
+                "training images (give more images for a held-out split)", dist)
+            val_src = train_src
+        gpu = False
+        if device.startswith("cuda"):
+            from imgrestore.backend import gpu_available
+
+            # CuPy chain on the GPU in the training process, handed to torch by DLPack
+            # (with --workers the chain runs on the CPU in the workers instead)
+            gpu = gpu_available() and not opts.workers
+        stream = D.SynthStream(train_src, chain, patch, channels, opts.seed, gpu)
+        n_val = 16 if opts.val_count is None else opts.val_count
+        if n_val and opts.val_pairs is None:
+            vs = D.SynthStream(val_src, chain, patch, channels, opts.seed + D.VAL_SEED_OFFSET)
+            val_batch = vs.batch(list(range(n_val)))
+        data_desc = (f"{chain.spec()} on the fly from {opts.clean or BUILTIN_CONTENT[content]} "
+                     f"({len(train_src)} training / {len(val_src) if val_src is not train_src else 0} held-out images)")
+    if opts.val_pairs is not None:
+        val_batch = D.PairsStream(opts.val_pairs, None, channels, 0, "--val-pairs").all()
+
+    # -- network, optimizer, run folder -------------------------------------------------------------
+    net = init_model if init_model is not None else build_net(spec, config)
+    criterion.check(net, spec.name, side_names)
+    net.to(device)
+    frozen: list[torch.nn.Module] = []
+    if opts.stage == "transfer":
+        patterns = opts.transfer_params or spec.transfer
+        if not patterns:
+            raise UserError(f"--stage transfer: network {spec.name} declares no transfer set; give --transfer-params "
+                            "PATTERNS (fnmatch on parameter names) or use --stage retrain")
+        chosen = 0
+        for name, p in net.named_parameters():
+            p.requires_grad_(any(fnmatch.fnmatchcase(name, pat) for pat in patterns))
+            chosen += int(p.requires_grad)
+        if not chosen:
+            raise UserError(f"--transfer-params {','.join(patterns)}: matches no parameter of {spec.name}")
+        frozen = _frozen_bn(net)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = make_optimizer(optimizer, params, lr, momentum, weight_decay)
+    settings = {"plugin": spec.name, "stage": opts.stage, "data": data_desc, "seed": opts.seed, "batch": batch,
+                "patch": patch, "loss": loss_name, "optimizer": optimizer, "lr": lr, "lr_final": lr_final,
+                "iters": iters, "net_config": config, "init": str(opts.init) if opts.init else None,
+                "transfer_params": list(opts.transfer_params or spec.transfer) if opts.stage == "transfer" else None,
+                "world": dist.world, "device": device}
+    folder = RunFolder(opts.out, settings, opts.resume, dist)
+    start = folder.resume_point({"net": net}, {"net": opt}, spec.name)
+    fwd = wrap(TrainForward(net, criterion.outputs), dist, device)
+    step = SupervisedStep(fwd, net, criterion, opt, device, opts.amp, frozen)
+    workers = opts.workers if opts.workers is not None else (1 if chain is not None and not gpu else 0)
+    ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters)
+    validator = Validator(net, _val_batches(val_batch, 16), device) if val_batch is not None else None
+    ls = LoopSettings(iters=iters, batch=batch, lr=lr, lr_final=lr_final, val_every=opts.val_every,
+                      ckpt_every=opts.ckpt_every, log_every=opts.log_every, workers=workers, device=device,
+                      amp=opts.amp, progress=opts.progress)
+    trainer = Trainer(step, ds, opts.out, spec.name, config, ls, dist, validator,
+                      meta={"stage": opts.stage, "settings": settings}, prefix=f"fit {spec.name} {opts.stage}",
+                      on_iteration=on_iteration)
+    say(f"fit {spec.name} {opts.stage}: {data_desc}; {iters} iterations x batch {batch}"
+        f"{f' x {dist.world} ranks' if dist.active else ''}, patch {patch}, loss {loss_name}, {optimizer} lr {lr:g}"
+        f"{f' -> {lr_final:g}' if lr_final else ''}; {sum(p.numel() for p in params):,} trainable parameters"
+        f"{f'; resuming at iteration {start}' if start else ''}", dist)
+    log = MetricsLog(opts.out, resume_at=start) if dist.main else None
+    try:
+        trainer.run(start, log)
+    finally:
+        if log is not None:
+            log.close()
+    scores = validator() if (validator is not None and dist.main) else {}
+    if dist.main and opts.figures:
+        _figures(Path(opts.out), validator)
+    return {"stage": opts.stage, "out": str(opts.out), "model": str(Path(opts.out) / MODEL), "iters": iters,
+            "val": scores, "main": dist.main}
+
+
+# ---------------------------------------------------------------------------------------------
+# surrogate (+GAN) stages
+
+
+class AdversarialStep:
+    """One iteration of stage 2: a D update (BCE, clean patches vs G(Y)) then a G update
+    (``L2(G(Y), X_s) + lambda * -log D(G(Y))``), k = 1."""
+
+    def __init__(self, g_fwd: Any, g: torch.nn.Module, d_fwd: Any, d: torch.nn.Module, opt_g: torch.optim.Optimizer,
+                 opt_d: torch.optim.Optimizer, adv_weight: float, device: str, amp: bool = False):
+        self.g_fwd, self.g, self.d_fwd, self.d = g_fwd, g, d_fwd, d
+        self.opt_g, self.opt_d, self.lam, self.device, self.amp = opt_g, opt_d, adv_weight, device, amp
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"net": self.g, "disc": self.d}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"net": self.opt_g, "disc": self.opt_d}
+
+    def train_mode(self) -> None:
+        self.g.train()
+        self.d.train()
+
+    def __call__(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None]) -> dict[str, float]:
+        x, xs = to_nchw(item["input"], self.device), to_nchw(item["target"], self.device)
+        clean = to_nchw(item["clean"], self.device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            out = self.g_fwd(x)["out"]
+            logits = self.d_fwd(torch.cat([clean, out.detach()]))
+        n = clean.shape[0]
+        d_loss = discriminator_bce(logits[:n].float(), logits[n:].float())
+        check({"d": d_loss})
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        for p in self.d.parameters():
+            p.requires_grad_(False)
+        try:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+                adv = generator_adversarial(self.d(out).float())
+            rec = l2(out.float(), xs)
+            total = rec + self.lam * adv
+            check({"loss": total, "l2": rec, "adv": adv})
+            self.opt_g.zero_grad(set_to_none=True)
+            total.backward()
+            self.opt_g.step()
+        finally:
+            for p in self.d.parameters():
+                p.requires_grad_(True)
+        return {"loss": float(total.detach()), "l2": float(rec.detach()), "adv": float(adv.detach()),
+                "d": float(d_loss.detach())}
+
+
+def load_real(folder: Path, channels: int, min_side: int, option: str = "--real") -> tuple[list[str], list[np.ndarray]]:
+    """The real degraded images of `folder` (converted to `channels`); images smaller than
+    `min_side` are reported and skipped; none left is a UserError."""
+    from imgrestore.synth import _to_channels
+
+    sources = D.load_sources(folder, (min_side, min_side), option)
+    out = []
+    for s in sources:
+        from imgrestore.io import read_image
+
+        out.append(np.ascontiguousarray(_to_channels(read_image(s.path), channels)))
+    return [s.name for s in sources], out
+
+
+def make_surrogates(model: torch.nn.Module, spec: Any, images: list[np.ndarray], names: list[str], cache: Path,
+                    device: str, dist: Dist) -> list[np.ndarray]:
+    """X_s = model(Y) for every real image, computed once (rank 0, with progress) and cached
+    as ``cache/NNNNN.npy``; later calls and other ranks read the cache."""
+    import copy
+
+    from imgrestore.restore import Restorer
+
+    cache.mkdir(parents=True, exist_ok=True)
+    files = [cache / f"{k:05d}.npy" for k in range(len(images))]
+    if dist.main and not all(f.exists() for f in files):
+        import io as _io
+        import time
+
+        restorer = Restorer(copy.deepcopy(model), spec, device=device.split(":")[0], tile=None)
+        tty, t0 = sys.stderr.isatty(), time.perf_counter()
+        for k, (img, f) in enumerate(zip(images, files)):
+            if not f.exists():
+                buf = _io.BytesIO()
+                np.save(buf, restorer(img).astype(np.float32))
+                write_file(f, buf.getvalue())
+            if tty:
+                print(f"\rsurrogates {k + 1}/{len(images)} ({names[k]})", end="", file=sys.stderr, flush=True)
+        print(f"{'' if tty else 'surrogates'} {len(images)} images in {time.perf_counter() - t0:.1f} s, cached in {cache}",
+              file=sys.stderr, flush=True)
+    barrier(dist)
+    return [np.load(f) for f in files]
+
+
+def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable[[int], None] | None) -> dict[str, Any]:
+    """Stages 2..N: surrogate ground truth from the previous stage's model plus the GAN term."""
+    from imgrestore.weights.checkpoint import load_network
+
+    spec = get_spec(opts.plugin)
+    if opts.init is None or opts.real is None or opts.unpaired_clean is None:
+        raise UserError("--stage surrogate: needs --init G0, --real DIR (real degraded images) and "
+                        "--unpaired-clean DIR (clean images for the discriminator)")
+    if opts.stages < 2:
+        raise UserError(f"--stages {opts.stages}: counts stage 1, so at least 2 (one surrogate stage)")
+    g_prev, _, ck = load_init(opts.init, spec.name)
+    config = dict(ck.config)
+    channels = net_channels(spec, config)
+    scale = max(1, spec.scale)
+    patch = opts.patch or 96
+    check_patch(patch, spec)
+    if patch % 16:
+        raise UserError(f"--patch {patch}: the discriminator needs a multiple of 16")
+    batch = opts.batch or SURROGATE_DEFAULTS["batch"]
+    iters = opts.iters or SURROGATE_DEFAULTS["iters"]
+    lr = opts.lr or SURROGATE_LR.get(spec.task, 1e-4)
+    lam = SURROGATE_DEFAULTS["adv_weight"] if opts.adv_weight is None else opts.adv_weight
+    names, real = load_real(opts.real, channels, patch // scale)
+    clean_src = D.load_sources(opts.unpaired_clean, (patch, patch), "--unpaired-clean")
+    disc_spec = get_spec(DISCRIMINATOR, "discriminator")
+    val_batch = D.PairsStream(opts.val_pairs, None, channels, 0, "--val-pairs").all() if opts.val_pairs else None
+    out_root = Path(opts.out)
+    results = []
+    for k in range(2, opts.stages + 1):
+        folder_path = out_root / f"stage{k}"
+        settings = {"plugin": spec.name, "stage": "surrogate", "round": k, "init": str(opts.init), "real": str(opts.real),
+                    "unpaired_clean": str(opts.unpaired_clean), "seed": opts.seed, "batch": batch, "patch": patch,
+                    "lr": lr, "adv_weight": lam, "iters": iters, "net_config": config,
+                    "disc_config": dict(opts.disc_config), "world": dist.world, "device": device}
+        done = folder_path / MODEL
+        if opts.resume and done.exists() and (folder_path / CHECKPOINT).exists():
+            from imgrestore.weights.checkpoint import read_checkpoint
+
+            if int(read_checkpoint(done).meta.get("iteration", -1)) >= iters:
+                say(f"fit {spec.name} surrogate: stage {k} is complete ({done}); skipped", dist)
+                g_prev, _, _ = load_network(done, spec.name)
+                results.append({"stage": k, "out": str(folder_path), "model": str(done)})
+                continue
+        folder = RunFolder(folder_path, settings, opts.resume, dist)
+        g_prev.to(device)
+        say(f"fit {spec.name} surrogate stage {k}: surrogates X_s = G(Y) with the stage-{k - 1} model for {len(real)} real images", dist)
+        targets = make_surrogates(g_prev, spec, real, names, folder_path / "surrogates", device, dist)
+        g = build_net(spec, config)
+        g.load_state_dict(g_prev.state_dict())
+        g.to(device)
+        try:
+            d = disc_spec.build(**{"channels": spec.out_channels if "channels" not in config else channels,
+                                   "patch": patch, **opts.disc_config})
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"--disc-config {opts.disc_config}: cannot build the discriminator: {exc}") from None
+        d.to(device)
+        opt_g = make_optimizer("adam", list(g.parameters()), lr)
+        opt_d = make_optimizer("adam", list(d.parameters()), lr)
+        start = folder.resume_point({"net": g, "disc": d}, {"net": opt_g, "disc": opt_d}, spec.name)
+        g_fwd = wrap(TrainForward(g, "out"), dist, device)
+        d_fwd = wrap(d, dist, device)
+        step = AdversarialStep(g_fwd, g, d_fwd, d, opt_g, opt_d, lam, device, opts.amp)
+        stream = D.RealStream(real, targets, patch, scale, opts.seed + k)
+        clean = D.CleanStream(clean_src, patch, spec.out_channels if "channels" not in config else channels, opts.seed + k)
+        ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters, clean=clean)
+        validator = Validator(g, _val_batches(val_batch, 16), device) if val_batch is not None else None
+        ls = LoopSettings(iters=iters, batch=batch, lr=lr, val_every=opts.val_every, ckpt_every=opts.ckpt_every,
+                          log_every=opts.log_every, workers=opts.workers or 0, device=device, amp=opts.amp,
+                          progress=opts.progress)
+        trainer = Trainer(step, ds, folder_path, spec.name, config, ls, dist, validator,
+                          meta={"stage": f"surrogate-{k}", "settings": settings},
+                          prefix=f"fit {spec.name} stage {k}", on_iteration=on_iteration)
+        say(f"fit {spec.name} surrogate stage {k}: {len(real)} real images, {len(clean_src)} unpaired clean; "
+            f"{iters} iterations x batch {batch}, patch {patch}, L2 + {lam:g} x adversarial, adam lr {lr:g}"
+            f"{f'; resuming at iteration {start}' if start else ''}", dist)
+        log = MetricsLog(folder_path, resume_at=start) if dist.main else None
+        try:
+            trainer.run(start, log)
+        finally:
+            if log is not None:
+                log.close()
+        scores = validator() if (validator is not None and dist.main) else {}
+        if dist.main and opts.figures:
+            _figures(folder_path, validator, g_prev, k)
+            _surrogate_grid(folder_path, g, stream, k, device)
+        results.append({"stage": k, "out": str(folder_path), "model": str(done), "val": scores})
+        g_prev = g
+    final = out_root / MODEL
+    if dist.main:
+        write_file(final, Path(results[-1]["model"]).read_bytes())
+    return {"stage": "surrogate", "out": str(out_root), "model": str(final), "stages": results, "main": dist.main}
+
+
+def options_dict(opts: FitOptions) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}

@@ -1,0 +1,179 @@
+"""The moire simulator on a batch: dispatch to the NumPy oracle, the Numba kernels or CUDA.
+
+Per sample of an NHWC float32 sRGB screenshot batch (maths and conventions in
+``moire_numpy.py``; the parameters in :mod:`imgrestore.plugins.moire`):
+
+1-5. decode to linear light, then ONE fused inverse mapping per sensor pixel: LCD subpixel
+     stripes, camera pose, radial distortion, flat-top Gaussian optical low-pass, Bayer
+     sampling; the ground truth (full-RGB screen, same geometry) comes out of the same pass;
+6.   Poisson-Gaussian noise from the sample's Philox stream (identical on every backend);
+7.   demosaic (``camera.demosaic``: bilinear or Malvar, shared with the cbdnet plugin);
+8.   optional Gaussian in-camera denoise, then sRGB encoding (moire and ground truth alike).
+JPEG (step 9) is the plugin's, on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imgrestore.backend import array_module
+from imgrestore.kernels.moire_numpy import I_RX, I_RY, NG, NI, gauss_taps
+
+BACKENDS = ("numpy", "numba", "cuda")
+
+
+@dataclass
+class MoireBatch:
+    """Packed per-sample parameters of a batch (host arrays)."""
+
+    G: np.ndarray  # (N, NG) float64 geometry / screen / optics rows
+    I: np.ndarray  # (N, NI) int32: red-site row/col (-1: no CFA), layout
+    wts: np.ndarray  # (N, n) float64 optical low-pass cell weights
+    noise: np.ndarray  # (N, 2) float64 (a, b) of the variance a x + b; all zero: no noise
+    keys: np.ndarray  # (N, 2) uint32 Philox keys
+    denoise: np.ndarray  # (N,) float64 Gaussian sigma of the in-camera denoise (0: none)
+    glare: np.ndarray  # (N, 4) float64 strength, centre x, centre y (fractions), width (fraction)
+    boxes: np.ndarray  # (N, 4) int32 [y0, y1, x0, x1] screenshot region each capture reads
+
+    @property
+    def cfa(self) -> bool:
+        return bool(self.I[0, I_RY] >= 0)
+
+    def taps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, T) float64 Gaussian taps and (N,) int32 radii of the denoise blur."""
+        rows = [gauss_taps(s) if s > 0 else np.ones(1) for s in self.denoise]
+        width = max(len(r) for r in rows)
+        taps = np.zeros((len(rows), width))
+        for k, r in enumerate(rows):
+            taps[k, : len(r)] = r
+        radius = np.array([len(r) // 2 for r in rows], np.int32)
+        return taps, radius
+
+
+def pack_batch(samples: list[dict], out_hw, src_hw, n: int, keys) -> MoireBatch:
+    """A :class:`MoireBatch` from per-sample drawn values (see ``moire_numpy.pack``)."""
+    from imgrestore.kernels.moire_numpy import pack, support_box
+
+    rows = [pack(s, out_hw, src_hw, n) for s in samples]
+    G = np.stack([r[0] for r in rows]).reshape(-1, NG)
+    I = np.stack([r[1] for r in rows]).reshape(-1, NI)
+    wts = np.stack([r[2] for r in rows])
+    noise = np.array([[s["shot"], s["read"] ** 2] if s["noise"] else [0.0, 0.0] for s in samples], np.float64)
+    glare = np.array([[s["glare"], *s.get("glare_at", (0.5, 0.5, 0.5))] for s in samples], np.float64)
+    boxes = np.stack([support_box(g, out_hw, src_hw) for g in G]).astype(np.int32)
+    return MoireBatch(G, I, wts, noise.reshape(-1, 2), np.asarray(keys, np.uint32).reshape(-1, 2),
+                      np.array([s["denoise"] for s in samples], np.float64), glare.reshape(-1, 4), boxes)
+
+
+def glare_field(b: MoireBatch, out_hw) -> np.ndarray | None:
+    """(N, H, W) additive linear-light reflection layer (a broad Gaussian blob), or None."""
+    if not np.any(b.glare[:, 0] > 0):
+        return None
+    h, w = out_hw
+    yy = (np.arange(h) + 0.5)[:, None] / h
+    xx = (np.arange(w) + 0.5)[None, :] / w
+    g = b.glare
+    field = g[:, 0, None, None] * np.exp(-((xx[None] - g[:, 1, None, None]) ** 2 + (yy[None] - g[:, 2, None, None]) ** 2)
+                                         / (2 * np.maximum(g[:, 3, None, None], 1e-3) ** 2))
+    return field.astype(np.float32)
+
+
+def moire_batch(screen: Any, b: MoireBatch, out_hw, demosaic: str = "bilinear", backend: str | None = None):
+    """(moire sRGB (N, H, W, 3), ground-truth sRGB (N, H, W, 3)) of a screenshot batch.
+
+    ``backend`` defaults to ``numba`` for numpy input and ``cuda`` for CuPy input; ``numpy``
+    runs the oracle sample by sample.
+    """
+    xp = array_module(screen)
+    backend = backend or ("numba" if xp is np else "cuda")
+    if backend == "numpy":
+        return _oracle(np.asarray(screen), b, out_hw, demosaic)
+    if backend == "cuda":
+        from imgrestore.kernels import moire_cuda
+
+        return moire_cuda.moire_batch(screen, b, out_hw, demosaic)
+    if backend != "numba":
+        raise ValueError(f"moire_batch: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    from imgrestore.kernels import moire_numba as k
+
+    n = screen.shape[0]
+    h, w = out_hw
+    scr = np.ascontiguousarray(screen, np.float32)
+    lin = np.zeros_like(scr)  # outside the support boxes: never read, but deterministic if it were
+    k.decode(scr, b.boxes, lin)
+    nc = 1 if b.cfa else 3
+    cap = np.empty((n, h, w, nc), np.float32)
+    gt = np.empty((n, h, w, 3), np.float32)
+    k.capture(lin, b.G, b.I, b.wts, cap, gt)
+    field = glare_field(b, out_hw)
+    if field is not None:
+        cap += field[..., None]
+    if np.any(b.noise > 0):
+        from imgrestore.kernels.philox import normals
+
+        m = h * w * nc
+        z = np.stack([normals(m, (int(kk[0]), int(kk[1]))) for kk in b.keys])
+        k.add_noise(cap.reshape(n, m), z, b.noise[:, 0].copy(), b.noise[:, 1].copy())
+    rgb = _demosaic(cap, b, demosaic) if b.cfa else cap
+    taps, radius = b.taps()
+    out = np.empty((n, h, w, 3), np.float32)
+    k.blur_encode(rgb, taps, radius, np.empty_like(rgb), out, k.ENCODE_LUT)
+    tgt = np.empty_like(gt)
+    k.blur_encode(gt, np.ascontiguousarray(taps[:, :1]), np.zeros(n, np.int32), np.empty_like(gt), tgt, k.ENCODE_LUT)
+    return out, tgt
+
+
+def _demosaic(cap, b: MoireBatch, method: str):
+    """Demosaic (N, H, W, 1) raw planes, grouped by Bayer phase; ``none`` keeps each site's colour."""
+    from imgrestore.kernels.camera import demosaic
+    from imgrestore.kernels.camera_numpy import RED_SITE
+
+    xp = array_module(cap)
+    n, h, w, _ = cap.shape
+    raw = cap[..., 0]
+    out = xp.zeros((n, h, w, 3), xp.float32)
+    phase = np.array([RED_SITE.index((int(r[I_RY]), int(r[I_RX]))) for r in b.I])
+    for p in np.unique(phase):
+        sel = xp.asarray(np.flatnonzero(phase == p))  # index on the array's own device
+        if method == "none":
+            ry, rx = RED_SITE[p]
+            yy = xp.arange(h)[:, None] % 2 == ry
+            xx = xp.arange(w)[None, :] % 2 == rx
+            colour = xp.where(yy & xx, 0, xp.where(~yy & ~xx, 2, 1))
+            for c in range(3):
+                out[sel, ..., c] = xp.where(colour == c, raw[sel], 0)
+        else:
+            out[sel] = demosaic(xp.ascontiguousarray(raw[sel]), int(p), method)
+    return out
+
+
+def _oracle(screen: np.ndarray, b: MoireBatch, out_hw, demosaic: str):
+    from imgrestore.kernels.moire_numpy import capture, srgb_decode, srgb_encode
+    from imgrestore.kernels.philox import normals_numpy
+    from imgrestore.kernels.moire_numpy import add_noise, gaussian_blur
+    from imgrestore.kernels.camera_numpy import DEMOSAIC, RED_SITE, cfa_colour
+
+    field = glare_field(b, out_hw)
+    outs, tgts = [], []
+    for s in range(len(screen)):
+        cap, gt = capture(srgb_decode(screen[s]), b.G[s], b.I[s], b.wts[s], out_hw)
+        if field is not None:
+            cap = (cap + (field[s] if cap.ndim == 2 else field[s][..., None])).astype(np.float32)
+        if np.any(b.noise[s] > 0):
+            z = normals_numpy(cap.size, (int(b.keys[s, 0]), int(b.keys[s, 1])))
+            cap = add_noise(cap, b.noise[s, 0], b.noise[s, 1], z)
+        if cap.ndim == 2:
+            p = RED_SITE.index((int(b.I[s, I_RY]), int(b.I[s, I_RX])))
+            if demosaic == "none":
+                rgb = np.zeros(cap.shape + (3,), np.float32)
+                np.put_along_axis(rgb, cfa_colour(*cap.shape, p)[..., None].astype(np.intp), cap[..., None], axis=2)
+            else:
+                rgb = DEMOSAIC[demosaic](cap, p)
+        else:
+            rgb = cap
+        outs.append(srgb_encode(gaussian_blur(rgb, b.denoise[s])))
+        tgts.append(srgb_encode(gt))
+    return np.stack(outs), np.stack(tgts)

@@ -1,0 +1,256 @@
+"""The ``moire`` plugin: kernels against the NumPy oracle, reproducibility, sizes, bad input.
+
+The physics (fringe frequencies, OLPF, alignment) is in ``test_moire_physics.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imgrestore.degrade import Chain
+from imgrestore.errors import SpecError
+
+QUIET = "noise=false,jpeg=false"
+
+
+def _screen(shape, seed=0):
+    """Screen-like test content: flat blocks, a gradient and fine random text-like detail."""
+    r = np.random.default_rng(seed)
+    h, w = shape
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = r.random(3)
+    img[: h // 2, : w // 2] = np.linspace(0, 1, w // 2)[None, :, None]
+    img[h // 2 :, w // 3 :] = r.random((h - h // 2, w - w // 3, 3)) > 0.6
+    return img
+
+
+def _pack(chain: Chain, out_hw, src_hw, indices, seed=0):
+    from imgrestore.kernels.camera_numpy import RED_SITE
+    from imgrestore.kernels.moire import pack_batch
+    from imgrestore.kernels.philox import sample_key
+    from imgrestore.plugins.moire import PATTERNS
+
+    stage = chain.stages[0]
+    samples = []
+    for i in indices:
+        d = chain.draw(seed, i)[0]
+        samples.append(dict(d, red=RED_SITE[PATTERNS.index(d["pattern"])] if d["cfa"] else (-1, -1),
+                            shot=d["shot"] or 0.0, read=d["read"] or 0.0))
+    return pack_batch(samples, out_hw, src_hw, stage.settings.values["ss"].value,
+                      [sample_key(seed, i, 0) for i in indices])
+
+
+@pytest.mark.parametrize("spec", [
+    "moire:jpeg=false",  # defaults: CFA, bilinear, noise, denoise
+    "moire:jpeg=false,demosaic=malvar,layout=pentile,vignette=0.4,ca=0.01,motion=3,glare=0.3,k1=-0.05",
+    "moire:jpeg=false,cfa=false,layout=BGR,olpf=0,defocus=0.3,ss=2,k=0.7-1.5",
+    "moire:jpeg=false,demosaic=none,fill_y=0.6,k=3-6",
+])
+def test_numba_equals_the_numpy_oracle(spec):
+    from imgrestore.kernels.moire import moire_batch
+
+    chain = Chain.parse(spec)
+    out = (24, 20)
+    src = chain.source_size(out)
+    x = np.stack([_screen(src, s) for s in range(3)])
+    b = _pack(chain, out, src, [0, 1, 2])
+    dem = chain.stages[0].settings.values["demosaic"].value
+    got, got_t = moire_batch(x, b, out, dem, backend="numba")
+    ref, ref_t = moire_batch(x, b, out, dem, backend="numpy")
+    assert got.shape == ref.shape == (3, 24, 20, 3)
+    np.testing.assert_allclose(got_t, ref_t, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("spec", ["moire", "moire:motion=6,ca=0.02,olpf=1.5,defocus=1,k1=-0.1,k=0.5-4,ss=4",
+                                  "moire:layout=pentile,cfa=false,k=8-16,tilt=30,fov=60"])
+def test_capture_reads_only_inside_the_decoded_support_boxes(spec):
+    """The screenshot is decoded to linear light only inside each sample's support box: with NaN
+    everywhere else, every output must still be finite (no read escapes the box)."""
+    from imgrestore.kernels import moire_numba as k
+
+    chain = Chain.parse(spec)
+    out = (20, 24)
+    src = chain.source_size(out)
+    x = np.stack([_screen(src, s) for s in range(4)])
+    b = _pack(chain, out, src, range(4))
+    lin = np.full_like(x, np.nan)
+    k.decode(x, b.boxes, lin)
+    cap = np.empty((4, *out, 1 if b.cfa else 3), np.float32)
+    gt = np.empty((4, *out, 3), np.float32)
+    k.capture(lin, b.G, b.I, b.wts, cap, gt)
+    assert np.isfinite(cap).all() and np.isfinite(gt).all()
+
+
+def test_gaussian_denoise_is_scipys():
+    from scipy.ndimage import gaussian_filter
+
+    from imgrestore.kernels.moire_numpy import gaussian_blur
+
+    img = np.random.default_rng(1).random((13, 17, 3)).astype(np.float32)
+    for sigma in (0.3, 0.6, 1.7):
+        want = gaussian_filter(img.astype(np.float64), (sigma, sigma, 0), mode="reflect")
+        np.testing.assert_allclose(gaussian_blur(img, sigma), want, atol=2e-7)
+
+
+def test_pairs_have_the_patch_size_and_record_every_draw():
+    chain = Chain.parse("moire")
+    src = chain.source_size((32, 32))
+    assert chain.output_size(src) == (32, 32)
+    x = np.stack([_screen(src, s) for s in range(2)])
+    pair = chain(x, seed=3, indices=[4, 9])
+    assert pair.input.shape == pair.target.shape == (2, 32, 32, 3)
+    assert pair.input.dtype == pair.target.dtype == np.float32
+    assert 0 <= pair.input.min() and pair.input.max() <= 1
+    for rec in pair.params:
+        d = rec[0]
+        assert d["name"] == "moire" and 1.2 <= d["k"] <= 4 and abs(d["roll"]) <= 20 and abs(d["tilt"]) <= 20
+        assert d["pattern"] in ("RGGB", "GRBG", "GBRG", "BGGR") and 70 <= d["quality"] <= 95
+        assert {"k1", "k2", "olpf", "fill", "phase_x", "shot", "read", "denoise", "layout"} <= set(d)
+
+
+def test_same_seed_and_index_give_the_same_pair_whatever_the_batch():
+    chain = Chain.parse("moire")
+    src = chain.source_size((24, 24))
+    x = np.stack([_screen(src, s) for s in range(4)])
+    full = chain(x, seed=7, indices=[0, 1, 2, 3])
+    alone = chain(x[2:3], seed=7, indices=[2])
+    swapped = chain(x[[3, 1]], seed=7, indices=[3, 1])
+    np.testing.assert_array_equal(alone.input[0], full.input[2])
+    np.testing.assert_array_equal(alone.target[0], full.target[2])
+    np.testing.assert_array_equal(swapped.input[0], full.input[3])
+    np.testing.assert_array_equal(swapped.input[1], full.input[1])
+    assert alone.params[0] == full.params[2]
+    other = chain(x[2:3], seed=8, indices=[2])
+    assert not np.array_equal(other.input[0], full.input[2])
+
+
+def test_signs_and_fixed_values_pin_the_pose():
+    chain = Chain.parse("moire:k=1.7,roll=10,tilt=5,pan=3,signs=false,k1=0,cfa=false,demosaic=none,"
+                        "noise=false,jpeg=false,olpf=0")
+    d = chain.draw(0, 5)[0]
+    assert (d["k"], d["roll"], d["tilt"], d["pan"], d["k1"], d["pattern"]) == (1.7, 10, 5, 3, 0, "none")
+    signed = {np.sign(Chain.parse("moire:roll=10").draw(0, i)[0]["roll"]) for i in range(20)}
+    assert signed == {-1.0, 1.0}
+
+
+def test_grayscale_screens_come_back_gray():
+    chain = Chain.parse(f"moire:{QUIET}")
+    src = chain.source_size((16, 16))
+    x = _screen(src)[None, ..., :1]
+    pair = chain(x, 0, [0])
+    assert pair.input.shape == pair.target.shape == (1, 16, 16, 1)
+
+
+def test_flat_white_screen_target_is_white_and_photo_keeps_its_mean():
+    chain = Chain.parse(f"moire:{QUIET},denoise=0,k=2.5")
+    src = chain.source_size((32, 32))
+    pair = chain(np.full((1, *src, 3), 0.5, np.float32), 0, [0])
+    np.testing.assert_allclose(pair.target, 0.5, atol=1e-5)  # area-sampled flat screen
+    from imgrestore.kernels.moire_numpy import srgb_decode
+
+    lin = srgb_decode(pair.input[0]).mean()
+    assert abs(lin / srgb_decode(np.float32(0.5)) - 1) < 0.05  # brightness matched to the source
+
+
+@pytest.mark.parametrize("spec,words", [
+    ("moire:k1=-0.3,k2=0", ("k1=-0.3", "folds")),
+    ("moire:tilt=45,pan=45,fov=120", ("tilt=", "horizon")),
+    ("moire:k=0", ("moire:k",)),
+    ("moire:layout=RGBW", ("RGBW",)),
+])
+def test_bad_parameters_are_one_line_errors(spec, words):
+    with pytest.raises(SpecError) as err:
+        Chain.parse(spec)
+    msg = str(err.value)
+    assert "\n" not in msg and all(w in msg for w in words)
+
+
+def test_too_small_screenshot_names_the_parameters():
+    chain = Chain.parse("moire")
+    with pytest.raises(SpecError, match=r"covers no photo pixel.*k=1\.2-4"):
+        chain(np.zeros((1, 10, 10, 3), np.float32), 0, [0])
+
+
+def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path):
+    """moire.cu compiled as host C++ (tests/cuda_host shim) equals the Numba kernels."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("g++ is not on the PATH")
+    here = Path(__file__).resolve().parent / "cuda_host"
+    exe = tmp_path / "moire_driver"
+    res = subprocess.run([gxx, "-O1", "-std=c++17", "-ffp-contract=off", "-o", str(exe),
+                          str(here / "moire_driver.cpp")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    from imgrestore.kernels import moire_numba as k
+
+    for spec in ("moire:layout=pentile,ca=0.01,motion=2,vignette=0.3", "moire:cfa=false,layout=BGR"):
+        chain = Chain.parse(spec)
+        out = (13, 11)
+        src = chain.source_size(out)
+        x = np.stack([_screen(src, s) for s in range(2)])
+        b = _pack(chain, out, src, [0, 1])
+        lin = np.zeros_like(x)
+        k.decode(x, b.boxes, lin)
+        nc = 1 if b.cfa else 3
+        cap = np.empty((2, *out, nc), np.float32)
+        gt = np.empty((2, *out, 3), np.float32)
+        k.capture(lin, b.G, b.I, b.wts, cap, gt)
+        header = np.array([2, *src, *out, nc, b.wts.shape[1]], np.int64)
+        req = b"".join(np.ascontiguousarray(a).tobytes() for a in (header, x, b.boxes.astype(np.int32), b.G,
+                                                                      b.I.astype(np.int32), b.wts))
+        rep = subprocess.run([str(exe), "capture"], input=req, capture_output=True, check=True).stdout
+        n_lin, n_cap = x.size, cap.size
+        h_lin = np.frombuffer(rep, np.float32, n_lin).reshape(x.shape)
+        h_cap = np.frombuffer(rep, np.float32, n_cap, offset=4 * n_lin).reshape(cap.shape)
+        h_gt = np.frombuffer(rep, np.float32, gt.size, offset=4 * (n_lin + n_cap)).reshape(gt.shape)
+        for s in range(2):
+            y0, y1, x0, x1 = b.boxes[s]
+            np.testing.assert_array_equal(h_lin[s, y0:y1, x0:x1], lin[s, y0:y1, x0:x1])
+        np.testing.assert_allclose(h_cap, cap, rtol=0, atol=1e-7)
+        np.testing.assert_allclose(h_gt, gt, rtol=0, atol=1e-7)
+        # noise (Philox normals of camera.cu against philox.normals) and denoise + encode
+        from imgrestore.kernels.philox import normals
+
+        rgb = np.ascontiguousarray(np.repeat(cap, 3 // nc, axis=3)) if nc == 1 else cap.copy()
+        m = rgb[0].size
+        ab = np.array([[0.004, 1e-5], [0.001, 4e-6]])
+        b.denoise[:] = [0.0, 0.8]
+        taps, radius = b.taps()
+        header = np.array([2, *out, 3, taps.shape[1]], np.int64)
+        req = b"".join(np.ascontiguousarray(a).tobytes() for a in (header, rgb, ab, b.keys.astype(np.uint32), taps,
+                                                                      radius.astype(np.int32)))
+        rep = subprocess.run([str(exe), "post"], input=req, capture_output=True, check=True).stdout
+        h_noisy = np.frombuffer(rep, np.float32, rgb.size).reshape(rgb.shape)
+        h_enc = np.frombuffer(rep, np.float32, rgb.size, offset=4 * rgb.size).reshape(rgb.shape)
+        z = np.stack([normals(m, (int(kk[0]), int(kk[1]))) for kk in b.keys])
+        noisy = rgb.copy()
+        k.add_noise(noisy.reshape(2, m), z, ab[:, 0].copy(), ab[:, 1].copy())
+        np.testing.assert_array_equal(h_noisy, noisy)
+        enc = np.empty_like(noisy)
+        k.blur_encode(noisy, taps, radius, np.empty_like(noisy), enc, k.ENCODE_LUT)
+        np.testing.assert_allclose(h_enc, enc, rtol=0, atol=1e-6)  # CUDA: exact pow; Numba: table
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("spec", ["moire:jpeg=false", "moire:jpeg=false,cfa=false,layout=pentile,ca=0.01,motion=2"])
+def test_cuda_equals_numba(spec):
+    import cupy
+
+    from imgrestore.kernels.moire import moire_batch
+
+    chain = Chain.parse(spec)
+    out = (40, 36)
+    src = chain.source_size(out)
+    x = np.stack([_screen(src, s) for s in range(3)])
+    b = _pack(chain, out, src, [0, 1, 2])
+    dem = chain.stages[0].settings.values["demosaic"].value
+    ref, ref_t = moire_batch(x, b, out, dem)
+    got, got_t = moire_batch(cupy.asarray(x), b, out, dem)
+    np.testing.assert_allclose(cupy.asnumpy(got), ref, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(cupy.asnumpy(got_t), ref_t, rtol=0, atol=2e-6)
