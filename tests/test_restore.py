@@ -164,7 +164,7 @@ def test_eval_cli_table_json_csv(tmp_path, cli):
     assert "0.png" in out and "mean" in out and "PSNR dB" in out
     code, out, _ = cli(*args, "--json")
     res = json.loads(out)
-    assert [r["image"] for r in res["images"]] == ["0.png", "1.png"] and res["degrade"] == "awgn:sigma=25,clip=true"
+    assert [r["image"] for r in res["images"]] == ["0.png", "1.png"] and res["degrade"] == "awgn:sigma=25,clip=false"
     _, out2, _ = cli(*args, "--json")
     assert json.loads(out2)["mean"] == res["mean"]  # same seed, same noise, same numbers
     code, out, _ = cli(*args, "--csv")
