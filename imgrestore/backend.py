@@ -72,6 +72,16 @@ def array_module(x: Any):
     return numpy
 
 
+def on_device_of(x: Any):
+    """A context that makes `x`'s GPU current while new arrays are allocated beside it (a
+    no-op for numpy): CuPy allocates on the current device, kernels launch on the input's."""
+    if array_module(x).__name__ == "cupy":
+        return x.device
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 def device_of(x: Any) -> Device:
     return "cuda" if array_module(x).__name__ == "cupy" else "cpu"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from imgrestore.backend import array_module
+from imgrestore.backend import array_module, on_device_of
 from imgrestore.kernels.camera_numpy import NO_MOSAIC, PATTERNS, RED_SITE
 
 DEMOSAIC_METHODS = ("malvar", "bilinear")
@@ -118,8 +118,9 @@ def camera_batch(
     full = np.flatnonzero(pattern == NO_MOSAIC).astype(np.int32)
     # C-contiguous float32 whatever the layout of x (a broadcast or strided view): the kernels
     # index the outputs as dense NHWC
-    out = xp.empty(x.shape, xp.float32)
-    sigma = xp.empty(x.shape, xp.float32) if want_sigma else xp.empty((0, 1, 1, 1), xp.float32)
+    with on_device_of(x):
+        out = xp.empty(x.shape, xp.float32)
+        sigma = xp.empty(x.shape, xp.float32) if want_sigma else xp.empty((0, 1, 1, 1), xp.float32)
     m = NOISE_MODELS.index(model)
     meth = DEMOSAIC_METHODS.index(demosaic)
     if xp is np:
@@ -154,7 +155,8 @@ def demosaic(raw: Any, pattern: str | int, method: str = "malvar") -> Any:
     red = np.tile(np.array(RED_SITE[p], np.int32), (n, 1))
     sel = np.arange(n, dtype=np.int32)
     crf = np.zeros(n, np.int32)
-    out = xp.empty((n, h, w, 3), xp.float32)
+    with on_device_of(raw):
+        out = xp.empty((n, h, w, 3), xp.float32)
     meth = DEMOSAIC_METHODS.index(method)
     if xp is np:
         from imgrestore.kernels.camera_numba import demosaic_crf
@@ -184,8 +186,9 @@ def mosaic_noise(x: Any, curves, params: CameraParams, model: str = "paper", cli
     m = NOISE_MODELS.index(model)
     res = []
     for p in (params, zero):
-        raw = xp.empty((n, h, w), xp.float32)
-        nosig = xp.empty((0, 1, 1, 1), xp.float32)
+        with on_device_of(x):
+            raw = xp.empty((n, h, w), xp.float32)
+            nosig = xp.empty((0, 1, 1, 1), xp.float32)
         if xp is np:
             from imgrestore.kernels.camera_numba import mosaic_noise as kernel
 

@@ -1,0 +1,566 @@
+"""A minimal fake ``cupy`` backed by NumPy, to check the CuPy launch code without a GPU.
+
+:func:`new_cupy` returns a fresh module object named ``cupy`` (the tests put it into
+``sys.modules`` with ``monkeypatch``, so nothing leaks). It has only what the launchers
+``kernels/*_cuda.py`` and the CuPy paths of the dispatchers and plugins use:
+
+* ``ndarray``: a NumPy array plus a device id. Like CuPy it refuses implicit conversion to NumPy
+  (``np.asarray(x)`` raises; use ``.get()``) and arithmetic with NumPy arrays, and checks that
+  the operands of an operation live on one device. ``cupy.empty`` fills floats with NaN
+  (uninitialised memory), so an output no kernel wrote shows up.
+* creation and a few routines (``asarray``, ``ascontiguousarray``, ``empty``, ``zeros``,
+  ``*_like``, ``arange``, ``where``, ``clip``, ``repeat``), the dtype names, and
+  ``cuda.Device`` as a context manager that sets the current device (``ndarray.device`` too).
+* ``RawModule`` / ``RawKernel``: the CUDA source is parsed (``#include "..."`` resolved on the
+  ``-I`` paths of the options, as NVRTC would, else it "fails to compile") and every
+  ``extern "C" __global__`` signature is read (:func:`parse_kernels`). ``get_function`` returns a
+  :class:`FakeKernel` that computes nothing: a call validates grid, block and each argument
+  against the signature (exact NumPy scalar type for scalars; a CuPy array of the pointee's dtype,
+  C-contiguous and on the current device for pointers; no overlap between a written
+  ``__restrict__`` pointer and any other pointer argument), then runs the per-kernel check the
+  test registered in ``cupy._contracts`` (sizes, ranges, coverage of the grid), records the
+  :class:`Launch` in ``cupy._launches`` and "writes" its non-const float outputs with 0.25.
+  Any problem raises :class:`LaunchError` at the launch, so the traceback shows the culprit call.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------------
+# CUDA C signatures
+# --------------------------------------------------------------------------------------------
+
+C_TYPES: dict[str, type] = {
+    "float": np.float32, "double": np.float64,
+    "int": np.int32, "signed": np.int32, "signed int": np.int32, "int32_t": np.int32,
+    "unsigned": np.uint32, "unsigned int": np.uint32, "uint32_t": np.uint32,
+    "long long": np.int64, "long long int": np.int64, "signed long long": np.int64,
+    "signed long long int": np.int64, "int64_t": np.int64, "long": np.int64, "long int": np.int64,
+    "ptrdiff_t": np.int64,
+    "unsigned long long": np.uint64, "unsigned long long int": np.uint64, "uint64_t": np.uint64,
+    "unsigned long": np.uint64, "size_t": np.uint64,
+    "short": np.int16, "int16_t": np.int16, "unsigned short": np.uint16, "uint16_t": np.uint16,
+    "char": np.int8, "signed char": np.int8, "int8_t": np.int8, "unsigned char": np.uint8, "uint8_t": np.uint8,
+    "bool": np.bool_, "half": np.float16, "__half": np.float16,
+}
+_QUALIFIERS = {"const", "volatile", "__restrict__", "__restrict", "restrict"}
+_KERNEL_RE = re.compile(
+    r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?void\s+'
+    r'(?:__launch_bounds__\s*\([^)]*\)\s*)?([A-Za-z_]\w*)\s*\(([^)]*)\)')
+
+
+class SignatureError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    ctype: str  # the base type as written, qualifiers dropped ("unsigned int", "long long")
+    dtype: np.dtype  # the scalar's type, or the pointee's for a pointer
+    pointer: bool
+    const: bool  # pointer to const (read-only through this argument)
+    restrict: bool
+
+    def __str__(self) -> str:
+        return f"{'const ' if self.const else ''}{self.ctype}{'*' if self.pointer else ''} {self.name}"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    params: tuple[Param, ...]
+
+
+def strip_comments(src: str) -> str:
+    src = re.sub(r"/\*.*?\*/", " ", src, flags=re.S)
+    return re.sub(r"//[^\n]*", "", src)
+
+
+def _param(text: str, kernel: str) -> Param:
+    if "[" in text or "(" in text or "&" in text:
+        raise SignatureError(f"{kernel}: unsupported parameter declaration {text.strip()!r}")
+    tokens = re.findall(r"\*|[A-Za-z_]\w*", text)
+    stars = tokens.count("*")
+    if stars > 1:
+        raise SignatureError(f"{kernel}: pointer to pointer is not supported: {text.strip()!r}")
+    idents = [t for t in tokens if t != "*"]
+    if len(idents) < 2:
+        raise SignatureError(f"{kernel}: parameter without a name: {text.strip()!r}")
+    name = idents[-1]
+    before = tokens[: tokens.index("*")] if stars else tokens[:-1]
+    base = " ".join(t for t in (tokens[:-1] if not stars else tokens) if t != "*" and t not in _QUALIFIERS
+                    and t != name)
+    if base not in C_TYPES:
+        raise SignatureError(f"{kernel}: parameter {name}: unknown C type {base!r}")
+    return Param(name=name, ctype=base, dtype=np.dtype(C_TYPES[base]), pointer=bool(stars),
+                 const=bool(stars) and "const" in before,
+                 restrict=bool(stars) and any(t in ("__restrict__", "__restrict", "restrict") for t in tokens))
+
+
+def parse_kernels(src: str) -> dict[str, Kernel]:
+    """Every ``extern "C" __global__`` kernel of a CUDA source: name -> :class:`Kernel`.
+
+    Raises :class:`SignatureError` on a ``__global__`` function this parser cannot read (so none
+    is silently skipped) or on a parameter type it does not know.
+    """
+    code = strip_comments(src)
+    found = {}
+    for m in _KERNEL_RE.finditer(code):
+        name, plist = m.group(1), m.group(2).strip()
+        params = () if plist in ("", "void") else tuple(_param(p, name) for p in plist.split(","))
+        if name in found:
+            raise SignatureError(f"kernel {name} defined twice")
+        found[name] = Kernel(name, params)
+    n_global = len(re.findall(r"\b__global__\b", code))
+    if n_global != len(found):
+        raise SignatureError(f"{n_global} __global__ functions but {len(found)} parsed as extern \"C\" kernels")
+    return found
+
+
+def include_dirs(options) -> list[Path]:
+    dirs, opts = [], list(options)
+    for i, o in enumerate(opts):
+        if o in ("-I", "--include-path") and i + 1 < len(opts):
+            dirs.append(Path(opts[i + 1]))
+        elif o.startswith("--include-path="):
+            dirs.append(Path(o.split("=", 1)[1]))
+        elif o.startswith("-I") and len(o) > 2:
+            dirs.append(Path(o[2:]))
+    return dirs
+
+
+def expand_includes(src: str, dirs: list[Path], _seen: frozenset = frozenset()) -> str:
+    """Inline ``#include "file"`` from the include directories (NVRTC compiles a string: it has
+    no file of its own to search next to)."""
+
+    def inline(m: re.Match) -> str:
+        rel = m.group(1)
+        for d in dirs:
+            p = (d / rel).resolve()
+            if p.is_file():
+                if p in _seen:
+                    return ""
+                return expand_includes(p.read_text(), dirs, _seen | {p})
+        raise CompileError(f'catastrophic error: cannot open source file "{rel}" (include path: {[str(d) for d in dirs]})')
+
+    return re.sub(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', inline, src, flags=re.M)
+
+
+class CompileError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# launches
+# --------------------------------------------------------------------------------------------
+
+
+class LaunchError(AssertionError):
+    pass
+
+
+@dataclass
+class Launch:
+    name: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    args: tuple
+    device: int
+    options: tuple
+    kernel: Kernel
+    ok: bool = False
+    named: dict[str, Any] = field(default_factory=dict)  # parameter name -> Python int/float or ndarray
+
+    def __getitem__(self, key: str):
+        return self.named[key]
+
+
+MAX_BLOCK_XY, MAX_BLOCK_Z, MAX_THREADS = 1024, 64, 1024
+MAX_GRID_X, MAX_GRID_YZ = 2**31 - 1, 65535
+MAX_SHARED = 48 * 1024
+
+
+def _dims(v, what: str, problems: list[str]) -> tuple[int, int, int]:
+    # CuPy's Function.__call__(self, tuple grid, tuple block, ...): a list or a bare int is a TypeError
+    if not isinstance(v, tuple) or not 1 <= len(v) <= 3 or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in v):
+        problems.append(f"{what} must be a tuple of 1-3 ints, got {v!r}")
+        return (1, 1, 1)
+    d = tuple(int(x) for x in v) + (1,) * (3 - len(v))
+    return d  # type: ignore[return-value]
+
+
+def check_launch(kernel: Kernel, grid, block, args, shared_mem, ndarray_type, current_device) -> tuple[list[str], tuple, tuple]:
+    """Problems of one launch, as CuPy would marshal it, against the C signature."""
+    problems: list[str] = []
+    g = _dims(grid, "grid", problems)
+    b = _dims(block, "block", problems)
+    if any(d < 1 for d in g):
+        problems.append(f"grid {g}: every dimension must be >= 1 (CuPy would silently launch max(1, 0) blocks)")
+    if g[0] > MAX_GRID_X or g[1] > MAX_GRID_YZ or g[2] > MAX_GRID_YZ:
+        problems.append(f"grid {g} exceeds the CUDA limits (x <= {MAX_GRID_X}, y, z <= {MAX_GRID_YZ})")
+    if any(d < 1 for d in b):
+        problems.append(f"block {b}: every dimension must be >= 1")
+    if b[0] > MAX_BLOCK_XY or b[1] > MAX_BLOCK_XY or b[2] > MAX_BLOCK_Z or b[0] * b[1] * b[2] > MAX_THREADS:
+        problems.append(f"block {b} exceeds the CUDA limits (x, y <= 1024, z <= 64, x*y*z <= 1024)")
+    if not isinstance(shared_mem, (int, np.integer)) or not 0 <= int(shared_mem) <= MAX_SHARED:
+        problems.append(f"shared_mem {shared_mem!r} not an int in [0, {MAX_SHARED}]")
+    if not isinstance(args, (tuple, list)):
+        problems.append(f"args must be a tuple or list, got {type(args).__name__}")
+        return problems, g, b
+    if len(args) != len(kernel.params):
+        problems.append(f"{len(args)} arguments for {len(kernel.params)} parameters "
+                        f"({', '.join(map(str, kernel.params))})")
+    for i, (p, a) in enumerate(zip(kernel.params, args)):
+        where = f"argument {i} ({p})"
+        if p.pointer:
+            if not isinstance(a, ndarray_type):
+                problems.append(f"{where}: needs a cupy.ndarray, got {type(a).__module__}.{type(a).__name__}")
+                continue
+            if a.dtype != p.dtype:
+                problems.append(f"{where}: array dtype {a.dtype} != pointee {p.dtype} ({p.ctype})")
+            if not a.flags.c_contiguous:
+                problems.append(f"{where}: array of shape {a.shape} is not C-contiguous (strides {a.strides})")
+            if a._dev != current_device:
+                problems.append(f"{where}: array on device {a._dev}, launch on device {current_device}")
+        else:
+            if isinstance(a, ndarray_type):
+                problems.append(f"{where}: a cupy.ndarray is passed as a pointer, the kernel takes a {p.ctype}")
+            elif not isinstance(a, np.generic):
+                problems.append(f"{where}: Python {type(a).__name__} {a!r}; CuPy passes it as "
+                                f"{'int64' if isinstance(a, int) else 'float64' if isinstance(a, float) else '?'}, "
+                                f"the kernel takes a {p.ctype}: wrap it in np.{p.dtype.name}")
+            elif a.dtype != p.dtype:
+                problems.append(f"{where}: np.{a.dtype.name} for a {p.ctype} (needs np.{p.dtype.name})")
+    # __restrict__: nothing written through one pointer may be reached through another
+    ptrs = [(p, a) for p, a in zip(kernel.params, args) if p.pointer and isinstance(a, ndarray_type)]
+    for i, (p, a) in enumerate(ptrs):
+        for q, c in ptrs[i + 1:]:
+            if (not p.const or not q.const) and (p.restrict or q.restrict) and a.size and c.size \
+                    and np.may_share_memory(a._a, c._a):
+                problems.append(f"{p.name} and {q.name} overlap, but are __restrict__ and one is written")
+    return problems, g, b
+
+
+def _py(a):
+    return a.item() if isinstance(a, np.generic) else a
+
+
+# --------------------------------------------------------------------------------------------
+# the module
+# --------------------------------------------------------------------------------------------
+
+
+def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None) -> types.ModuleType:
+    """A fresh fake ``cupy`` module (its own device state and launch log)."""
+    cp = types.ModuleType("cupy")
+    cp.__file__ = __file__
+    state = types.SimpleNamespace(stack=[0])
+    cp._launches: list[Launch] = []
+    cp._modules: list[tuple[str, tuple]] = []  # (code, options) of each RawModule
+    cp._contracts = dict(contracts or {})
+
+    def current() -> int:
+        return state.stack[-1]
+
+    class Device:
+        def __init__(self, device=None):
+            self.id = current() if device is None else int(device)
+
+        def __enter__(self):
+            state.stack.append(self.id)
+            return self
+
+        def __exit__(self, *exc):
+            state.stack.pop()
+            return False
+
+        def use(self):
+            state.stack[-1] = self.id
+
+        def __eq__(self, other):
+            return isinstance(other, Device) and other.id == self.id
+
+        def __hash__(self):
+            return hash(self.id)
+
+        def __repr__(self):
+            return f"<CUDA Device {self.id}>"
+
+    def unwrap(v, dev: int, what: str, allow_numpy: bool = False):
+        if isinstance(v, ndarray):
+            if v._dev != dev:
+                raise ValueError(f"{what}: array on device {v._dev} used with one on device {dev}")
+            return v._a
+        if isinstance(v, np.ndarray) and not allow_numpy:
+            raise TypeError(f"Unsupported type {type(v)}")
+        if isinstance(v, (tuple, list)):
+            return type(v)(unwrap(x, dev, what, allow_numpy) for x in v)
+        return v
+
+    def wrap(a, dev: int):
+        if isinstance(a, np.ndarray):
+            return ndarray(a, dev)
+        if isinstance(a, np.generic):  # CuPy returns 0-d arrays, never scalars
+            return ndarray(np.asarray(a), dev)
+        return a
+
+    def binop(name: str, reflected: bool = False, inplace: bool = False):
+        op = getattr(np.ndarray, name)
+
+        def f(self, other):
+            o = unwrap(other, self._dev, name)
+            if inplace:
+                op(self._a, o)
+                return self
+            return wrap(op(self._a, o), self._dev)
+
+        f.__name__ = name
+        return f
+
+    class ndarray:
+        __slots__ = ("_a", "_dev")
+        __array_ufunc__ = None  # NumPy defers to our (reflected) operators, which refuse NumPy arrays
+        __hash__ = None
+
+        def __init__(self, a: np.ndarray, dev: int):
+            self._a = a
+            self._dev = dev
+
+        def __array__(self, *args, **kwargs):
+            raise TypeError("Implicit conversion to a NumPy array is not allowed. "
+                            "Please use `.get()` to construct a NumPy array explicitly.")
+
+        # attributes
+        shape = property(lambda s: s._a.shape)
+        ndim = property(lambda s: s._a.ndim)
+        size = property(lambda s: s._a.size)
+        dtype = property(lambda s: s._a.dtype)
+        strides = property(lambda s: s._a.strides)
+        itemsize = property(lambda s: s._a.itemsize)
+        nbytes = property(lambda s: s._a.nbytes)
+        flags = property(lambda s: s._a.flags)
+        T = property(lambda s: ndarray(s._a.T, s._dev))
+        device = property(lambda s: Device(s._dev))
+
+        def __len__(self):
+            return len(self._a)
+
+        def __iter__(self):
+            return (wrap(r, self._dev) for r in self._a)
+
+        def __repr__(self):
+            return f"fake_cupy.ndarray(shape={self.shape}, dtype={self.dtype}, device={self._dev})"
+
+        def __bool__(self):
+            return bool(self._a)
+
+        def __int__(self):
+            return int(self._a)
+
+        def __float__(self):
+            return float(self._a)
+
+        def item(self):
+            return self._a.item()
+
+        def get(self, stream=None, order="C", out=None, blocking=True):
+            if out is not None:
+                out[...] = self._a
+                return out
+            return np.array(self._a, order=order, copy=True)
+
+        def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
+            a = self._a.astype(dtype, order=order, copy=copy, **({"casting": casting} if casting else {}))
+            return self if a is self._a else ndarray(a, self._dev)
+
+        def copy(self, order="C"):
+            return ndarray(self._a.copy(order=order), self._dev)
+
+        def reshape(self, *shape, order="C"):
+            return ndarray(self._a.reshape(*shape, order=order), self._dev)
+
+        def ravel(self, order="C"):
+            return ndarray(self._a.ravel(order=order), self._dev)
+
+        def transpose(self, *axes):
+            return ndarray(self._a.transpose(*axes), self._dev)
+
+        def fill(self, v):
+            self._a.fill(v)
+
+        def _reduce(name):
+            def f(self, *args, **kwargs):
+                return wrap(getattr(self._a, name)(*args, **kwargs), self._dev)
+            f.__name__ = name
+            return f
+
+        sum, min, max = _reduce("sum"), _reduce("min"), _reduce("max")
+        mean, any, all = _reduce("mean"), _reduce("any"), _reduce("all")
+
+        def __getitem__(self, key):
+            return wrap(self._a[unwrap(key, self._dev, "index", allow_numpy=True)], self._dev)
+
+        def __setitem__(self, key, value):
+            self._a[unwrap(key, self._dev, "index", allow_numpy=True)] = unwrap(value, self._dev, "value",
+                                                                                allow_numpy=True)
+
+        def __neg__(self):
+            return ndarray(-self._a, self._dev)
+
+        def __pos__(self):
+            return ndarray(+self._a, self._dev)
+
+        def __invert__(self):
+            return ndarray(~self._a, self._dev)
+
+        def __abs__(self):
+            return ndarray(abs(self._a), self._dev)
+
+    for base in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
+                 "lshift", "rshift"):
+        setattr(ndarray, f"__{base}__", binop(f"__{base}__"))
+        setattr(ndarray, f"__r{base}__", binop(f"__r{base}__"))
+        setattr(ndarray, f"__i{base}__", binop(f"__i{base}__", inplace=True))
+    for cmp in ("eq", "ne", "lt", "le", "gt", "ge"):
+        setattr(ndarray, f"__{cmp}__", binop(f"__{cmp}__"))
+    ndarray.__module__ = "cupy"  # imgrestore.backend.array_module goes by the type's module
+    ndarray.__qualname__ = "ndarray"
+
+    # ---- creation and routines ---------------------------------------------------------------
+    def _fill_empty(a: np.ndarray) -> np.ndarray:
+        if a.dtype.kind in "fc":
+            a.fill(np.nan)
+        else:
+            a.fill(0)
+        return a
+
+    def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
+        if isinstance(obj, ndarray):
+            return ndarray(np.array(obj._a, dtype=dtype, copy=copy, order=order, ndmin=ndmin), obj._dev)
+        return ndarray(np.array(obj, dtype=dtype, copy=True, order=order, ndmin=ndmin), current())
+
+    def asarray(a, dtype=None, order=None, *, blocking=False):
+        if isinstance(a, ndarray):
+            if (dtype is None or np.dtype(dtype) == a.dtype) and order in (None, "K", "A"):
+                return a
+            return ndarray(np.asarray(a._a, dtype=dtype, order=order), a._dev)
+        return ndarray(np.array(a, dtype=dtype, order=order or "K", copy=True), current())
+
+    def ascontiguousarray(a, dtype=None):
+        if isinstance(a, ndarray):
+            b = np.ascontiguousarray(a._a, dtype=dtype)
+            return a if b is a._a else ndarray(b, a._dev)
+        return ndarray(np.array(a, dtype=dtype, order="C", ndmin=1, copy=True), current())
+
+    def empty(shape, dtype=float, order="C"):
+        return ndarray(_fill_empty(np.empty(shape, dtype=dtype, order=order)), current())
+
+    def zeros(shape, dtype=float, order="C"):
+        return ndarray(np.zeros(shape, dtype=dtype, order=order), current())
+
+    def ones(shape, dtype=float, order="C"):
+        return ndarray(np.ones(shape, dtype=dtype, order=order), current())
+
+    def _like(fn):
+        def f(a, dtype=None, order="K", subok=None, shape=None):
+            if not isinstance(a, ndarray):
+                raise TypeError(f"Unsupported type {type(a)}")
+            b = fn(a._a, dtype=dtype, order=order, shape=shape)
+            return ndarray(_fill_empty(b) if fn is np.empty_like else b, current())
+        f.__name__ = fn.__name__
+        return f
+
+    def arange(start, stop=None, step=None, dtype=None):
+        args = [v for v in (start, stop, step) if v is not None]
+        return ndarray(np.arange(*args, dtype=dtype), current())
+
+    def where(condition, x=None, y=None):
+        dev = condition._dev if isinstance(condition, ndarray) else current()
+        if x is None and y is None:
+            return tuple(ndarray(i, dev) for i in np.nonzero(unwrap(condition, dev, "where")))
+        return ndarray(np.asarray(np.where(unwrap(condition, dev, "where"), unwrap(x, dev, "where"),
+                                           unwrap(y, dev, "where"))), dev)
+
+    def clip(a, a_min, a_max, out=None):
+        r = np.clip(unwrap(a, a._dev, "clip"), unwrap(a_min, a._dev, "clip"), unwrap(a_max, a._dev, "clip"),
+                    out=None if out is None else unwrap(out, a._dev, "clip"))
+        return out if out is not None else ndarray(r, a._dev)
+
+    def repeat(a, repeats, axis=None):
+        return ndarray(np.repeat(unwrap(a, a._dev, "repeat"), repeats, axis=axis), a._dev)
+
+    def get_array_module(*args):
+        return cp if any(isinstance(a, ndarray) for a in args) else np
+
+    def asnumpy(a, stream=None, order="C", out=None, blocking=True):
+        return a.get(order=order, out=out) if isinstance(a, ndarray) else np.asarray(a, order=order)
+
+    # ---- kernels -----------------------------------------------------------------------------
+    class FakeKernel:
+        def __init__(self, kernel: Kernel, options: tuple):
+            self.kernel = kernel
+            self.name = kernel.name
+            self.options = options
+
+        def __call__(self, grid, block, args, *, shared_mem=0, stream=None, enable_cooperative_groups=False):
+            dev = current()
+            problems, g, b = check_launch(self.kernel, grid, block, args, shared_mem, ndarray, dev)
+            rec = Launch(self.name, g, b, tuple(args) if isinstance(args, (tuple, list)) else (args,), dev,
+                         self.options, self.kernel)
+            cp._launches.append(rec)
+            if not problems:
+                rec.named = {p.name: _py(a) for p, a in zip(self.kernel.params, rec.args)}
+                check = cp._contracts.get(self.name)
+                if check is not None:
+                    problems = list(check(rec))
+            if problems:
+                raise LaunchError(f"launch of {self.name} grid={g} block={b}:\n  " + "\n  ".join(problems))
+            rec.ok = True
+            for p, a in zip(self.kernel.params, rec.args):
+                if p.pointer and not p.const and a.dtype.kind == "f":
+                    a._a[...] = 0.25  # stands for the kernel's output
+
+    class RawModule:
+        def __init__(self, code=None, *, path=None, options=(), backend="nvrtc", translate_cucomplex=False,
+                     enable_cooperative_groups=False, name_expressions=None, jitify=False):
+            if code is None:
+                raise TypeError("RawModule: the fake only supports code= (NVRTC from a string)")
+            if not isinstance(options, tuple) or not all(isinstance(o, str) for o in options):
+                raise TypeError(f"RawModule: options must be a tuple of str, got {options!r}")
+            self.code, self.options = code, options
+            self.kernels = parse_kernels(expand_includes(code, include_dirs(options)))
+            cp._modules.append((code, options))
+
+        def get_function(self, name: str) -> FakeKernel:
+            if name not in self.kernels:
+                raise RuntimeError(f"CUDA_ERROR_NOT_FOUND: named symbol not found: {name!r}")
+            return FakeKernel(self.kernels[name], self.options)
+
+    def RawKernel(code, name, options=(), backend="nvrtc", translate_cucomplex=False,
+                  enable_cooperative_groups=False, jitify=False):
+        return RawModule(code=code, options=tuple(options)).get_function(name)
+
+    cuda = types.ModuleType("cupy.cuda")
+    cuda.Device = Device
+    cp.cuda = cuda
+    cp.ndarray = ndarray
+    cp.RawModule = RawModule
+    cp.RawKernel = RawKernel
+    for name, fn in dict(array=array, asarray=asarray, ascontiguousarray=ascontiguousarray, empty=empty,
+                         zeros=zeros, ones=ones, empty_like=_like(np.empty_like), zeros_like=_like(np.zeros_like),
+                         arange=arange, where=where, clip=clip, repeat=repeat,
+                         get_array_module=get_array_module, asnumpy=asnumpy).items():
+        setattr(cp, name, fn)
+    for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+              "uint64", "bool_", "intp", "dtype"):
+        setattr(cp, t, getattr(np, t))
+    return cp
