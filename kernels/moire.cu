@@ -1,11 +1,12 @@
 // LCD-screen / camera moire simulator over NHWC float32 batches: the CUDA twin of moire_numba.py
 // (maths in moire_numpy.py). Kernels, each one pass over memory:
 //   moire_decode      sRGB -> linear light inside each sample's support box of the screenshot;
-//   moire_capture     steps 1-5 fused: per sensor pixel, n x n supersamples over the optical
-//                     low-pass support, each undistorted and mapped through the inverse homography
-//                     onto the screen, reading its CFA colour's subpixel stripes filtered over the
-//                     sample's footprint; the ground truth (flat full-RGB screen area-sampled over
-//                     the pixel aperture) in the same pass;
+//   moire_capture     steps 1-5 fused: per sensor pixel, n x n supersamples tiling its aperture,
+//                     each undistorted and mapped through the inverse homography onto the screen,
+//                     reading its CFA colour's subpixel stripes filtered over the sample's footprint
+//                     (box, or tent of half-width G[MG_TENT] with the optical low-pass); the ground
+//                     truth (flat full-RGB screen area-sampled over the pixel aperture) in the same
+//                     pass;
 //   moire_noise       Poisson-Gaussian noise, Philox normals (normal4 of camera.cu: the same words
 //                     and float32 Box-Muller as philox.py, so the noise equals the CPU's);
 //   moire_blur_h / moire_blur_v_encode   separable Gaussian in-camera denoise, then sRGB encoding.
@@ -166,7 +167,7 @@ extern "C" __global__ void moire_capture(const float* __restrict__ scr, const do
         mo_map(g, uc + 1.0, vc, &Xu, &Yu);
         mo_map(g, uc, vc + 1.0, &Xv, &Yv);
         const bool tent = g[MG_TENT] > 0.0;
-        const double half = tent ? cs : 0.5 * cs;  // footprint half-width in sensor pixels
+        const double half = tent ? g[MG_TENT] : 0.5 * cs;  // footprint half-width in sensor pixels
         const double jx = sqrt((Xu - X0) * (Xu - X0) + (Xv - X0) * (Xv - X0));  // screen px per sensor px
         const double jy = sqrt((Yu - Y0) * (Yu - Y0) + (Yv - Y0) * (Yv - Y0));
         double gax = 0.5 * jx, gay = 0.5 * jy;  // the ground truth: one box over the pixel aperture

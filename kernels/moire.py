@@ -6,8 +6,14 @@ Per sample of an NHWC float32 sRGB screenshot batch (maths and conventions in
 1-5. decode to linear light, then ONE fused inverse mapping per sensor pixel: LCD subpixel
      stripes, camera pose, radial distortion, flat-top Gaussian optical low-pass, Bayer
      sampling; the ground truth (full-RGB screen, same geometry) comes out of the same pass;
-6.   Poisson-Gaussian noise from the sample's Philox stream (identical on every backend);
-7.   demosaic (``camera.demosaic``: bilinear or Malvar, shared with the cbdnet plugin);
+6.   Poisson-Gaussian noise from the sample's Philox stream (identical on every backend), then
+     the sensor's saturation: the raw is clipped to [0, 1] with or without noise;
+7.   demosaic (``camera.demosaic``: bilinear or Malvar, shared with the cbdnet plugin) of the raw
+     extended by 2 pixels of mirror reflection that keeps the Bayer phase (:data:`DEMOSAIC_PAD`):
+     the patch is a window of a larger sensor, so its border pixels get their colours from
+     like-coloured neighbours, not from the half-sample reflection of ``camera.demosaic``, which
+     puts a site of another colour beside the edge (a flat grey came out 0.25-2.25x in red and
+     blue along the border);
 8.   optional Gaussian in-camera denoise, then sRGB encoding (moire and ground truth alike).
 JPEG (step 9) is the plugin's, on the host.
 """
@@ -23,6 +29,7 @@ from imgrestore.backend import array_module
 from imgrestore.kernels.moire_numpy import I_RX, I_RY, NG, NI, gauss_taps
 
 BACKENDS = ("numpy", "numba", "cuda")
+DEMOSAIC_PAD = 2  # even (keeps the Bayer phase) and >= the 5x5 Malvar kernel's reach
 
 
 @dataclass
@@ -117,6 +124,7 @@ def moire_batch(screen: Any, b: MoireBatch, out_hw, demosaic: str = "bilinear", 
         m = h * w * nc
         z = np.stack([normals(m, (int(kk[0]), int(kk[1]))) for kk in b.keys])
         k.add_noise(cap.reshape(n, m), z, b.noise[:, 0].copy(), b.noise[:, 1].copy())
+    np.clip(cap, 0.0, 1.0, out=cap)  # saturation (a no-op where the noise kernel clipped already)
     rgb = _demosaic(cap, b, demosaic) if b.cfa else cap
     taps, radius = b.taps()
     out = np.empty((n, h, w, 3), np.float32)
@@ -146,8 +154,17 @@ def _demosaic(cap, b: MoireBatch, method: str):
             for c in range(3):
                 out[sel, ..., c] = xp.where(colour == c, raw[sel], 0)
         else:
-            out[sel] = demosaic(xp.ascontiguousarray(raw[sel]), int(p), method)
+            e = DEMOSAIC_PAD
+            iy, ix = xp.asarray(_mirror(h)), xp.asarray(_mirror(w))
+            padded = xp.ascontiguousarray(raw[sel][:, iy][:, :, ix])
+            out[sel] = demosaic(padded, int(p), method)[:, e:e + h, e:e + w]
     return out
+
+
+def _mirror(n: int) -> np.ndarray:
+    """Indices of 0..n-1 extended by DEMOSAIC_PAD on each side by whole-sample reflection
+    (-1 -> 1, n -> n - 2: an index keeps its parity, so a Bayer site keeps its colour)."""
+    return np.pad(np.arange(n), DEMOSAIC_PAD, mode="reflect")
 
 
 def _oracle(screen: np.ndarray, b: MoireBatch, out_hw, demosaic: str):
@@ -165,13 +182,15 @@ def _oracle(screen: np.ndarray, b: MoireBatch, out_hw, demosaic: str):
         if np.any(b.noise[s] > 0):
             z = normals_numpy(cap.size, (int(b.keys[s, 0]), int(b.keys[s, 1])))
             cap = add_noise(cap, b.noise[s, 0], b.noise[s, 1], z)
+        cap = np.clip(cap, 0.0, 1.0)  # the sensor saturates, noise or not
         if cap.ndim == 2:
             p = RED_SITE.index((int(b.I[s, I_RY]), int(b.I[s, I_RX])))
             if demosaic == "none":
                 rgb = np.zeros(cap.shape + (3,), np.float32)
                 np.put_along_axis(rgb, cfa_colour(*cap.shape, p)[..., None].astype(np.intp), cap[..., None], axis=2)
             else:
-                rgb = DEMOSAIC[demosaic](cap, p)
+                e = DEMOSAIC_PAD
+                rgb = DEMOSAIC[demosaic](cap[_mirror(cap.shape[0])][:, _mirror(cap.shape[1])], p)[e:-e, e:-e]
         else:
             rgb = cap
         outs.append(srgb_encode(gaussian_blur(rgb, b.denoise[s])))

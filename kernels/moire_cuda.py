@@ -38,7 +38,8 @@ def _capture(k, screen, b, out_hw):
     h, w = out_hw
     lin = cupy.zeros_like(screen)  # outside the support boxes: never read
     k["moire_decode"](_grid2(ws, hs, n), _BLOCK2,
-                      (screen, cupy.asarray(b.boxes), np.int32(n), np.int32(hs), np.int32(ws), lin))
+                      (screen, cupy.asarray(np.ascontiguousarray(b.boxes, np.int32)), np.int32(n), np.int32(hs),
+                       np.int32(ws), lin))
     nc = 1 if b.cfa else 3
     cap = cupy.empty((n, h, w, nc), cupy.float32)
     gt = cupy.empty((n, h, w, 3), cupy.float32)
@@ -88,6 +89,7 @@ def moire_batch(screen, b, out_hw, demosaic: str):
             k["moire_noise"](((quads + _BLOCK - 1) // _BLOCK, min(n, _MAX_GRID)), (_BLOCK,),
                              (cap, np.int32(n), np.int64(m), cupy.asarray(np.ascontiguousarray(b.noise, np.float64)),
                               cupy.asarray(np.ascontiguousarray(b.keys, np.uint32))))
+        cupy.clip(cap, 0.0, 1.0, out=cap)  # saturation (a no-op where the noise kernel clipped already)
         rgb = _demosaic(cap, b, demosaic) if b.cfa else cap
         taps, radius = b.taps()
         out = _blur_encode(k, cupy.ascontiguousarray(rgb), taps, radius)

@@ -1,9 +1,10 @@
 """Numba kernels of the moire simulator: the CPU twin of ``moire.cu`` (maths in ``moire_numpy.py``).
 
-* :func:`capture` fuses steps 1-5: for every sensor pixel, n x n supersamples over the optical
-  low-pass support, each undistorted, mapped through the inverse homography onto the screen and
-  reading the subpixel stripes of the pixel's CFA colour (and, for the ground truth, the flat
-  full-RGB screen) box-filtered over its footprint. No upsampled screen is ever rendered.
+* :func:`capture` fuses steps 1-5: for every sensor pixel, n x n supersamples tiling its
+  aperture, each undistorted, mapped through the inverse homography onto the screen and reading
+  the subpixel stripes of the pixel's CFA colour filtered over its footprint (a box, or with the
+  optical low-pass a tent: ``moire_numpy.olpf_cells``); the ground truth reads the flat full-RGB
+  screen box-filtered over the pixel. No upsampled screen is ever rendered.
 * :func:`decode` (sRGB -> linear), :func:`add_noise` (Poisson-Gaussian), :func:`blur_encode`
   (separable Gaussian in-camera denoise + sRGB encode + clip) are the per-pixel steps; the
   encoding interpolates a 2^16-interval table of the exact curve (error < 6e-7).
@@ -149,7 +150,7 @@ def capture(scr, G, I, wts, out, gt):
         ry = I[s, I_RY]
         rx = I[s, I_RX]
         tent = G[s, G_TENT] > 0.0
-        half = cs if tent else 0.5 * cs  # footprint half-width in sensor pixels
+        half = G[s, G_TENT] if tent else 0.5 * cs  # footprint half-width in sensor pixels
         vc = y + 0.5 - G[s, G_CY]
         for x in range(w):
             uc = x + 0.5 - G[s, G_CX]

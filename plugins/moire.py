@@ -21,17 +21,22 @@ unless said otherwise):
    half-diagonal: ``k1`` 0-0.1, ``k2`` 0-0.05 (barrel; negative values give pincushion).
 4. **Optical low-pass.** Pixel aperture convolved with a Gaussian of ``olpf`` (0.1-0.4)
    sensor pixels, widened in quadrature by ``defocus`` (0): a flat-top Gaussian, integrated by
-   ``ss`` x ``ss`` (3 x 3) supersamples that each read the screen integrated in closed form under
-   their footprint: boxes tiling the aperture without low-pass, tents interpolating the PSF
-   linearly between cell centres with it (adds about cs^2/6 of variance, cs = (1 + 4 sigma)/ss).
+   ``ss`` x ``ss`` (3 x 3) supersamples tiling the aperture that each read the screen integrated
+   in closed form under their footprint: boxes of one cell without low-pass (exactly the
+   aperture), with it tents of half-width ``sqrt(6 sigma^2 + 1 / (2 ss^2))`` (exactly the flat-top
+   Gaussian's variance; its MTF within 0.03 below 0.75 cycles/pixel for sigma <= 0.4).
+   Footprints are capped at 4 screen pixels (``MAX_FOOT``), which narrows blurs wider than
+   about 1.6 / (screen pixels per sensor pixel) sensor pixels of sigma.
 5. **Bayer CFA** in a random ``pattern`` (RGGB, GRBG, GBRG, BGGR); ``cfa=false`` records R, G
    and B at every pixel (no mosaic, no demosaic).
    Steps 1-5 are one inverse mapping per sensor pixel, fused in one kernel (Numba / CUDA).
 6. **Sensor noise** (``noise``): Poisson-Gaussian, variance ``shot * x + read^2`` on the linear
-   raw value x (``shot`` 0.0005-0.004, ``read`` 0.001-0.006), clipped to [0, 1]; normals from the
-   sample's Philox stream, bit-identical on every backend.
-7. **Demosaic**: ``bilinear`` (default) or ``malvar`` (the cbdnet plugin's kernels); ``none``
-   leaves each site's value in its colour channel.
+   raw value x (``shot`` 0.0005-0.004, ``read`` 0.001-0.006); normals from the sample's Philox
+   stream, bit-identical on every backend. The raw then saturates at 1 (clipped to [0, 1]), noise
+   or not: the subpixels of bright content reach 3/fill times the pixel mean.
+7. **Demosaic**: ``bilinear`` (default) or ``malvar`` (the cbdnet plugin's kernels) of the raw
+   extended by a Bayer-phase-preserving mirror of 2 pixels, so the patch border demosaics like
+   the inside of a larger sensor; ``none`` leaves each site's value in its colour channel.
 8. **In-camera denoise**: Gaussian of ``denoise`` (0-0.6) pixels, then sRGB encoding.
 9. **JPEG** (``jpeg``) at ``quality`` 70-95.
 10. The decoded image is the moire input.
@@ -40,6 +45,8 @@ Ground truth: the same geometry (homography, distortion, k, phase) applied to th
 as full-RGB pixels, area-sampled over each pixel's aperture, with no stripes, optical low-pass,
 CFA, noise, denoise or JPEG, sRGB-encoded: it looks like the screenshot, aligned with the photo
 (the photo's red and blue carry the real third-of-a-screen-pixel offset of their subpixels).
+After other stages (``awgn | moire``) the target is their clean target under the same geometry,
+not the warped degraded input; a stage before moire that changes the size is an error.
 Side outputs of earlier stages are dropped (they would no longer be aligned).
 Both cover the same sensor region, fully inside the screenshot crop: :meth:`Moire.source_size`
 sizes the crop for the worst case of the parameter ranges, so ``--patch 256`` gives 256 x 256
@@ -259,12 +266,23 @@ class Moire(Degradation):
         n, h, w, c = x.shape
         if c not in (1, 3):
             raise SpecError(f"moire: expected RGB (3 channels) or grayscale (1 channel) screenshots, got {c} channels")
+        # First in a chain, input and target are the same screenshot; after another stage the
+        # target is the clean one, and it must be warped by the same geometry (not replaced by
+        # the warped degraded input).
+        own_target = pair.target is not x
+        if own_target and tuple(pair.target.shape) != tuple(x.shape):
+            raise SpecError(f"moire: the stages before moire made a {'x'.join(map(str, pair.target.shape[1:]))} target "
+                            f"for a {h}x{w}x{c} input, and one camera geometry cannot warp both; put stages that "
+                            "change the size (bicubic) after moire")
         out_hw = self.output_size((h, w))
         if self._s("cfa") and (out_hw[0] < 2 or out_hw[1] < 2):
             raise SpecError(f"moire: the {out_hw[0]}x{out_hw[1]} photo is too small for the Bayer mosaic (2x2)")
-        scr = x.astype(xp.float32, copy=False)
-        if c == 1:
-            scr = xp.repeat(scr, 3, axis=3)
+
+        def screen(img):
+            img = img.astype(xp.float32, copy=False)
+            return xp.repeat(img, 3, axis=3) if c == 1 else img
+
+        scr = screen(x)
         samples = []
         for d in drawn:
             s = dict(d, red=RED_SITE[PATTERNS.index(d["pattern"])] if d["cfa"] else (-1, -1),
@@ -273,6 +291,8 @@ class Moire(Degradation):
         keys = [sample_key(ctx.seed, i, ctx.stage) for i in ctx.indices]
         b = pack_batch(samples, out_hw, (h, w), self._s("ss"), keys)
         out, tgt = moire_batch(scr, b, out_hw, self._s("demosaic"))
+        if own_target:  # the same draws and geometry on the clean screenshot (its photo is dropped)
+            _, tgt = moire_batch(screen(xp.asarray(pair.target)), b, out_hw, self._s("demosaic"))
         if any(d["jpeg"] for d in drawn):
             from imgrestore.plugins.jpeg import jpeg_roundtrip
 

@@ -154,6 +154,51 @@ def test_flat_white_screen_target_is_white_and_photo_keeps_its_mean():
     assert abs(lin / srgb_decode(np.float32(0.5)) - 1) < 0.05  # brightness matched to the source
 
 
+def test_after_another_stage_the_target_is_its_clean_target_warped():
+    """``awgn | moire``: the target is the clean screenshot under the moire geometry, whatever the
+    stage before did to the input (it used to be the warped noisy input)."""
+    src = Chain.parse(f"awgn | moire:{QUIET}").source_size((24, 24))
+    x = np.stack([_screen(src, s) for s in range(2)])
+    noisy = Chain.parse(f"awgn:sigma=25 | moire:{QUIET}")(x, 5, [3, 8])
+    clean = Chain.parse(f"awgn:sigma=0 | moire:{QUIET}")(x, 5, [3, 8])  # same moire draws (stage 1)
+    assert not np.array_equal(noisy.input, clean.input)
+    np.testing.assert_array_equal(noisy.target, clean.target)
+    flat = Chain.parse(f"awgn:sigma=25 | moire:{QUIET}")(np.full((1, *src, 3), 0.5, np.float32), 0, [0])
+    np.testing.assert_allclose(flat.target, 0.5, atol=1e-5)
+    with pytest.raises(SpecError) as err:  # a size change before moire: no single geometry
+        chain = Chain.parse(f"bicubic:scale=2 | moire:{QUIET}")
+        src = chain.source_size((24, 24))
+        chain(np.zeros((1, *src, 3), np.float32), 0, [0])
+    assert "\n" not in str(err.value) and "moire" in str(err.value) and "bicubic" in str(err.value)
+
+
+@pytest.mark.parametrize("demosaic", ["bilinear", "malvar"])
+@pytest.mark.parametrize("pattern", ["RGGB", "GRBG", "GBRG", "BGGR"])
+def test_photo_border_demosaics_like_the_inside(demosaic, pattern):
+    """A flat screen under a strong optical low-pass gives a flat raw; demosaiced, the patch
+    must stay flat up to its border (the half-sample reflection of a bare demosaic puts a site
+    of another colour beside the edge: bilinear red and blue came out 0.25-2.25x there, 0.24
+    off in sRGB; Malvar happens to survive a flat raw and is here for coverage)."""
+    chain = Chain.parse(f"moire:{QUIET},denoise=0,k=0.6,olpf=2,signs=false,tilt=0,pan=0,roll=5,k1=0,k2=0,"
+                        f"pattern={pattern},demosaic={demosaic}")
+    src = chain.source_size((20, 22))
+    photo = chain(np.full((1, *src, 3), 0.5, np.float32), 0, [0]).input[0]
+    inside = np.median(photo[4:-4, 4:-4], axis=(0, 1))
+    assert np.abs(photo[4:-4, 4:-4] - inside).max() < 1e-3  # the raw really is flat
+    assert np.abs(photo - inside).max() < 1e-3
+
+
+def test_the_raw_saturates_with_or_without_noise():
+    """Bright subpixels (3/fill times the pixel mean) clip at the sensor's full scale before the
+    demosaic whether or not noise is added (a noise-free raw used to stay unclipped)."""
+    spec = "moire:jpeg=false,denoise=0,k=3.7,olpf=0.1,fill=0.8,pattern=GRBG"
+    src = Chain.parse(spec).source_size((24, 24))
+    x = np.ones((1, *src, 3), np.float32)
+    quiet = Chain.parse(f"{spec},noise=false")(x, 1, [2]).input
+    tiny = Chain.parse(f"{spec},noise=true,shot=0,read=1e-9")(x, 1, [2]).input
+    np.testing.assert_allclose(quiet, tiny, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("spec,words", [
     ("moire:k1=-0.3,k2=0", ("k1=-0.3", "folds")),
     ("moire:tilt=45,pan=45,fov=120", ("tilt=", "horizon")),
@@ -173,8 +218,13 @@ def test_too_small_screenshot_names_the_parameters():
         chain(np.zeros((1, 10, 10, 3), np.float32), 0, [0])
 
 
-def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path):
-    """moire.cu compiled as host C++ (tests/cuda_host shim) equals the Numba kernels."""
+@pytest.mark.parametrize("spec", ["moire:layout=pentile,ca=0.01,motion=2,vignette=0.3",
+                                  "moire:cfa=false,layout=BGR",
+                                  "moire:olpf=0,ss=2,fill_y=0.7,k=0.8-1.5,pattern=GBRG"])  # box footprints
+def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path, spec):
+    """moire.cu compiled as host C++ (tests/cuda_host shim) equals the Numba kernels: all five
+    (decode, capture, noise, blur_h, blur_v_encode), with the launch shapes of moire_cuda.py and
+    with the grid's sample dimension capped at 1, so the loops striding over samples run."""
     import shutil
     import subprocess
     from pathlib import Path
@@ -188,23 +238,36 @@ def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path):
                           str(here / "moire_driver.cpp")], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     from imgrestore.kernels import moire_numba as k
+    from imgrestore.kernels.philox import normals
 
-    for spec in ("moire:layout=pentile,ca=0.01,motion=2,vignette=0.3", "moire:cfa=false,layout=BGR"):
-        chain = Chain.parse(spec)
-        out = (13, 11)
-        src = chain.source_size(out)
-        x = np.stack([_screen(src, s) for s in range(2)])
-        b = _pack(chain, out, src, [0, 1])
-        lin = np.zeros_like(x)
-        k.decode(x, b.boxes, lin)
-        nc = 1 if b.cfa else 3
-        cap = np.empty((2, *out, nc), np.float32)
-        gt = np.empty((2, *out, 3), np.float32)
-        k.capture(lin, b.G, b.I, b.wts, cap, gt)
+    chain = Chain.parse(spec)
+    out = (13, 11)
+    src = chain.source_size(out)
+    x = np.stack([_screen(src, s) for s in range(2)])
+    b = _pack(chain, out, src, [0, 1])
+    lin = np.zeros_like(x)
+    k.decode(x, b.boxes, lin)
+    nc = 1 if b.cfa else 3
+    cap = np.empty((2, *out, nc), np.float32)
+    gt = np.empty((2, *out, 3), np.float32)
+    k.capture(lin, b.G, b.I, b.wts, cap, gt)
+    # noise (Philox normals of camera.cu against philox.normals) and denoise + encode
+    rgb = np.ascontiguousarray(np.repeat(cap, 3 // nc, axis=3)) if nc == 1 else cap.copy()
+    m = rgb[0].size
+    ab = np.array([[0.004, 1e-5], [0.001, 4e-6]])
+    b.denoise[:] = [0.0, 0.8]
+    taps, radius = b.taps()
+    z = np.stack([normals(m, (int(kk[0]), int(kk[1]))) for kk in b.keys])
+    noisy = rgb.copy()
+    k.add_noise(noisy.reshape(2, m), z, ab[:, 0].copy(), ab[:, 1].copy())
+    enc = np.empty_like(noisy)
+    k.blur_encode(noisy, taps, radius, np.empty_like(noisy), enc, k.ENCODE_LUT)
+    for max_grid in (65535, 1):
         header = np.array([2, *src, *out, nc, b.wts.shape[1]], np.int64)
         req = b"".join(np.ascontiguousarray(a).tobytes() for a in (header, x, b.boxes.astype(np.int32), b.G,
                                                                       b.I.astype(np.int32), b.wts))
-        rep = subprocess.run([str(exe), "capture"], input=req, capture_output=True, check=True).stdout
+        rep = subprocess.run([str(exe), "capture", str(max_grid)], input=req, capture_output=True,
+                             check=True).stdout
         n_lin, n_cap = x.size, cap.size
         h_lin = np.frombuffer(rep, np.float32, n_lin).reshape(x.shape)
         h_cap = np.frombuffer(rep, np.float32, n_cap, offset=4 * n_lin).reshape(cap.shape)
@@ -212,33 +275,22 @@ def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path):
         for s in range(2):
             y0, y1, x0, x1 = b.boxes[s]
             np.testing.assert_array_equal(h_lin[s, y0:y1, x0:x1], lin[s, y0:y1, x0:x1])
-        np.testing.assert_allclose(h_cap, cap, rtol=0, atol=1e-7)
+        np.testing.assert_allclose(h_cap, cap, rtol=0, atol=1e-7)  # the driver starts them at -1
         np.testing.assert_allclose(h_gt, gt, rtol=0, atol=1e-7)
-        # noise (Philox normals of camera.cu against philox.normals) and denoise + encode
-        from imgrestore.kernels.philox import normals
-
-        rgb = np.ascontiguousarray(np.repeat(cap, 3 // nc, axis=3)) if nc == 1 else cap.copy()
-        m = rgb[0].size
-        ab = np.array([[0.004, 1e-5], [0.001, 4e-6]])
-        b.denoise[:] = [0.0, 0.8]
-        taps, radius = b.taps()
         header = np.array([2, *out, 3, taps.shape[1]], np.int64)
         req = b"".join(np.ascontiguousarray(a).tobytes() for a in (header, rgb, ab, b.keys.astype(np.uint32), taps,
                                                                       radius.astype(np.int32)))
-        rep = subprocess.run([str(exe), "post"], input=req, capture_output=True, check=True).stdout
+        rep = subprocess.run([str(exe), "post", str(max_grid)], input=req, capture_output=True, check=True).stdout
         h_noisy = np.frombuffer(rep, np.float32, rgb.size).reshape(rgb.shape)
         h_enc = np.frombuffer(rep, np.float32, rgb.size, offset=4 * rgb.size).reshape(rgb.shape)
-        z = np.stack([normals(m, (int(kk[0]), int(kk[1]))) for kk in b.keys])
-        noisy = rgb.copy()
-        k.add_noise(noisy.reshape(2, m), z, ab[:, 0].copy(), ab[:, 1].copy())
         np.testing.assert_array_equal(h_noisy, noisy)
-        enc = np.empty_like(noisy)
-        k.blur_encode(noisy, taps, radius, np.empty_like(noisy), enc, k.ENCODE_LUT)
         np.testing.assert_allclose(h_enc, enc, rtol=0, atol=1e-6)  # CUDA: exact pow; Numba: table
+    assert not np.array_equal(noisy, rgb)  # the noise is really there
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("spec", ["moire:jpeg=false", "moire:jpeg=false,cfa=false,layout=pentile,ca=0.01,motion=2"])
+@pytest.mark.parametrize("spec", ["moire:jpeg=false", "moire:jpeg=false,cfa=false,layout=pentile,ca=0.01,motion=2",
+                                  "moire:jpeg=false,olpf=0,ss=2,demosaic=malvar,glare=0.3"])
 def test_cuda_equals_numba(spec):
     import cupy
 

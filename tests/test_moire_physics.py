@@ -6,8 +6,12 @@
   fringe (2-D FFT peak) must sit there within 3 %.
 * With the Bayer CFA on, a white screen's red channel is the same grating sampled on the red
   sites, a lattice of period 2: it folds to f - round(2 f) / 2.
+* The optical low-pass is the flat-top Gaussian: the fringe amplitude of a red grating (no CFA,
+  fill 1) is its Fourier coefficient 2 sinc(1/3) times the closed-form MTF
+  ``sinc(f) exp(-2 pi^2 sigma^2 f^2)`` at the grating frequency f = 1/k, aliased or not, within
+  0.03 (in MTF units) for sigma 0-0.4 px.
 * A far camera (k = 0.6: 1.7 screen pixels per sensor pixel) with a strong optical low-pass
-  shows no fringes: contrast below 0.5 % at sigma = 0.6 px (below 0.1 % at 1 px), where the same
+  shows no fringes: contrast below 1 % at sigma = 0.6 px (below 0.1 % at 1 px), where the same
   shot without the low-pass has contrast above 10 %. (k is sensor pixels per screen pixel, so a
   far screen is small k; a near one, k > 4, resolves the subpixels and has no moire to remove.)
 * Alignment: phase correlation between the low-passed photo and its ground truth finds no
@@ -15,6 +19,9 @@
   distortion (a mismatch of homography or distortion between the two would show there); and
   the red and blue channels sit k/3 sensor pixels left and right of green, where their
   subpixel stripes are on the screen.
+* Pose and lens in closed form: isolated screen pixels land at k times their offset from the
+  optical axis, moved by the radial model p_d (1 + k1 r^2 + k2 r^4) = p_u (barrel for k1 > 0),
+  within 0.1 px.
 """
 
 from __future__ import annotations
@@ -90,9 +97,36 @@ def test_strong_optical_low_pass_removes_the_fringes_of_a_far_screen():
     # 1/0.6 screen pixels per sensor pixel: the red grating (1.67 cycles/pixel) aliases to 0.33
     assert contrast(0.6, 0.0) > 0.1  # the test has teeth: without the OLPF the fringes are strong
     # a Gaussian of sigma 0.6 px passes exp(-2 pi^2 sigma^2 f^2) ~ 3e-9 of it; the simulator's
-    # piecewise-linear PSF leaves a little more, bounded here
-    assert contrast(0.6, 0.6) < 5e-3
+    # PSF (olpf_cells: three points across the aperture, tents of the Gaussian's variance, whose
+    # sinc^2 stop band falls as 1/f^2) passes 1.5% of the box-filtered fringe there: 24% -> 0.66%,
+    # about one 8-bit step. The bound: under 1% (a 24x drop), and under 0.1% at sigma = 1.
+    assert contrast(0.6, 0.6) < 1e-2
     assert contrast(0.55, 1.0) < 1e-3
+
+
+@pytest.mark.parametrize("k", [1.37, 1.9, 2.37])
+@pytest.mark.parametrize("sigma", [0.0, 0.1, 0.25, 0.4])
+def test_optical_low_pass_has_the_flat_top_gaussian_mtf(k, sigma):
+    """Fringe amplitude of a red grating = its Fourier coefficient x the closed-form MTF.
+
+    Fronto-parallel, no roll, no CFA, fill 1: the red stripes are a pulse train of period k
+    sensor pixels and duty 1/3 along x, whose fundamental has amplitude 2 sinc(1/3) times the
+    mean. The pixel aperture convolved with the Gaussian passes ``sinc(f) exp(-2 pi^2 s^2 f^2)``
+    of it at f = 1/k, and sampling moves it to the alias f - round(f) (k = 1.37, 1.9) or leaves
+    it (k = 2.37). The k are chosen so that no other harmonic aliases onto the same frequency.
+    """
+    from imgrestore.kernels.moire_numpy import srgb_decode
+
+    photo, _ = _shoot(f"moire:{FIXED},k={k},roll=0,cfa=false,olpf={sigma}", (0.6, 0.0, 0.0))
+    r = srgb_decode(photo[..., 0]).astype(np.float64)  # linear light: the fringe is additive there
+    f = 1.0 / k
+    n = r.shape[0]
+    w = np.outer(np.hanning(n), np.hanning(n))
+    xx = np.arange(n)[None, :]
+    amp = 2 * abs((w * (r - r.mean()) * np.exp(-2j * np.pi * (f - round(f)) * xx)).sum()) / w.sum()
+    measured = amp / r.mean() / (2 * np.sinc(1 / 3))
+    mtf = abs(np.sinc(f)) * np.exp(-2 * np.pi**2 * sigma**2 * f**2)
+    assert abs(measured - mtf) < 0.03, (measured, mtf)
 
 
 def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -190,3 +224,43 @@ def test_red_and_blue_subpixels_sit_a_third_of_a_screen_pixel_off():
     np.testing.assert_allclose(d[:, 0, 1], -k / 3, atol=0.05)
     np.testing.assert_allclose(d[:, 1, 1], 0, atol=0.05)
     np.testing.assert_allclose(d[:, 2, 1], k / 3, atol=0.05)
+
+
+@pytest.mark.parametrize("k1,k2", [(0.1, 0.05), (-0.08, 0.0)])
+def test_isolated_pixels_land_where_the_pinhole_and_lens_model_puts_them(k1, k2):
+    """Barrel (k1 > 0) or pincushion, in closed form: a screen point at offset (x, y) screen
+    pixels from the optical axis lands, fronto-parallel, at the undistorted sensor offset
+    p_u = k (x, y), and the lens moves it to the p_d solving p_d (1 + k1 r^2 + k2 r^4) = p_u,
+    r = |p_d| over the half-diagonal (so k1 > 0 pulls the corners in). The centroid of each dot
+    (white, fill 1: its R, G, B stripes average to the pixel centre) must sit there within
+    0.1 px; the opposite sign of k1 would move the outer dots by pixels."""
+    from scipy import ndimage as ndi
+
+    from imgrestore.kernels.moire_numpy import srgb_decode
+
+    k, out, step, phase = 2.0, 96, 11, (0.3, 0.6)
+    chain = Chain.parse(f"moire:k={k},roll=0,tilt=0,pan=0,signs=false,k1={k1},k2={k2},phase_x={phase[0]},"
+                        f"phase_y={phase[1]},fill=1,fill_y=1,cfa=false,olpf=0.3,noise=false,jpeg=false,denoise=0")
+    hs, ws = chain.source_size((out, out))
+    x = np.zeros((1, hs, ws, 3), np.float32)
+    x[0, 3::step, 5::step] = 0.3  # 0.3 sRGB: the subpixels (3x the mean) stay below saturation
+    lum = srgb_decode(chain(x, 0, [0]).input[0]).sum(-1)
+    lab, _ = ndi.label(lum > 0.02 * lum.max())
+    got = [ndi.center_of_mass(lum[sl]) + np.array([sl[0].start, sl[1].start]) for sl in ndi.find_objects(lab)
+           if min(sl[0].start, sl[1].start) > 0 and max(sl[0].stop, sl[1].stop) < out]
+    assert len(got) >= 12
+    # closed form: dot (i, j) has its centre at screen (j + 0.5, i + 0.5); the optical axis meets
+    # the screen at (ws / 2 + phase_x, hs / 2 + phase_y); sensor index = offset + out / 2 - 0.5
+    ii, jj = np.mgrid[3:hs:step, 5:ws:step]
+    pu = k * np.stack([ii.ravel() + 0.5 - (hs / 2 + phase[1]), jj.ravel() + 0.5 - (ws / 2 + phase[0])], -1)
+    rho2 = (out * out + out * out) / 4.0
+    ru = np.hypot(*pu.T)
+    rd = ru.copy()
+    for _ in range(50):  # Newton on rd (1 + k1 rd^2 / rho2 + k2 rd^4 / rho2^2) = ru
+        q = rd * rd / rho2
+        rd -= (rd * (1 + k1 * q + k2 * q * q) - ru) / (1 + 3 * k1 * q + 5 * k2 * q * q)
+    want = pu * (rd / np.maximum(ru, 1e-12))[:, None] + out / 2 - 0.5
+    err = [np.min(np.hypot(*(want - g).T)) for g in got]
+    assert max(err) < 0.1, max(err)
+    shift = np.abs(np.hypot(*(want - out / 2 + 0.5).T) - np.hypot(*(pu).T))  # what the lens moved
+    assert shift[np.hypot(*(want - out / 2 + 0.5).T) < out / 2].max() > 1.0  # ... by pixels: the test has teeth
