@@ -43,7 +43,10 @@ case "$PART" in
     step bench_train 90 python benchmarks/bench_train.py --device cuda --iters 40 --batch 64 --patch 64
     ;;
   demo)
-    step sim2real_moire 540 python benchmarks/sim2real_moire.py --device cuda --out "$OUT/sim2real_moire"
+    # results to /tmp (its runs/ subfolder holds more files than a call brings back), then the
+    # table, JSON and the two figures into $OUT
+    step sim2real_moire 540 python benchmarks/sim2real_moire.py --device cuda --out /tmp/sim2real_moire
+    cp /tmp/sim2real_moire/results.{md,json} /tmp/sim2real_moire/real_{domain,photos}.png "$OUT"/ 2>/dev/null
     ;;
   *)
     echo "gpu_session.sh: unknown part '$PART'; expected checks or demo" >&2

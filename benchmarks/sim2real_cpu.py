@@ -23,13 +23,15 @@ the project's 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sim2real_common import train_seconds, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -42,19 +44,6 @@ def gray(img: np.ndarray) -> np.ndarray:
     from imgrestore.synth import _to_channels
 
     return np.ascontiguousarray(_to_channels(img, 1))
-
-
-def train_seconds(folder: Path) -> float:
-    """Training time of a run from its train.csv (iterations per row / it/s): also right for a
-    finished run that was reused instead of trained again."""
-    import csv
-
-    rows = list(csv.DictReader(open(folder / "train.csv")))
-    prev, total = 0, 0.0
-    for r in rows:
-        total += (int(r["iter"]) - prev) / float(r["it_s"])
-        prev = int(r["iter"])
-    return total
 
 
 def main() -> None:
@@ -174,7 +163,7 @@ def main() -> None:
     print(f"{'model':50s} {'PSNR real test (dB)':>20s} {'train s':>8s}")
     for label, p, t in rows:
         print(f"{label:50s} {p:20.2f} {t:8.0f}")
-    (out / "results.json").write_text(json.dumps({"rows": rows, "spec": REAL_SPEC, "budget": args.budget}, indent=1))
+    write_json(out / "results.json", {"rows": rows, "spec": REAL_SPEC, "budget": args.budget})
 
 
 if __name__ == "__main__":

@@ -338,9 +338,9 @@ def sample_grid(rows: list[list[np.ndarray]], labels: list[str], out_png: Path |
     """Images in a grid with a label over each column (e.g. input | G0 | G | target).
 
     Images are float in [0, 1] (clipped), uint8 or uint16; gray ones are shown gray. Each row is
-    as tall and each column as wide as its largest image; an image smaller than its row's largest
-    by a whole factor (an SR input) is enlarged by pixel repetition when `upscale`, and every
-    image is centred in its cell. Returns where each image went.
+    as tall and each column as wide as its largest image (or its label); an image smaller than
+    its row's largest by a whole factor (an SR input) is enlarged by pixel repetition when
+    `upscale`, and every image is centred in its cell. Returns where each image went.
     """
     if not rows or not all(isinstance(r, (list, tuple)) and r for r in rows):
         raise ValueError("sample_grid: expected a non-empty list of non-empty rows of images")
@@ -358,7 +358,10 @@ def sample_grid(rows: list[list[np.ndarray]], labels: list[str], out_png: Path |
             row_s.append(k if ok else 1)
         scales.append(row_s)
     heights = [max(a.shape[0] * s for a, s in zip(r, sr)) for r, sr in zip(imgs, scales)]
-    widths = [max((r[j].shape[1] * sr[j] for r, sr in zip(imgs, scales) if j < len(r)), default=1)
+    font = _font()
+    # a column is at least as wide as its label, so the labels of small images never overlap
+    widths = [max(max((r[j].shape[1] * sr[j] for r, sr in zip(imgs, scales) if j < len(r)), default=1),
+                  _text_width(font, labels[j]) + 2 * pad)
               for j in range(ncol)]
     header = 18
     H = header + sum(heights) + pad * (len(imgs) + 1)

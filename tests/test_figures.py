@@ -1,7 +1,6 @@
 """PNG figures without matplotlib: curve pixels sit where the data says, grid cells hold each image exactly."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -163,4 +162,16 @@ def test_figures_import_no_heavy_modules():
     code = "import sys, imgrestore.figures; print(any(m in sys.modules for m in ('torch', 'skimage', 'numba')))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip() == "False", res.stderr
-    assert math.isfinite(1.0)
+
+
+def test_labels_of_small_images_do_not_overlap(tmp_path):
+    """Columns of 8-pixel crops are widened to their labels (stage 2's input Y | X_s | G grid):
+    the label centred over each column ends before the next one starts."""
+    from imgrestore.figures import _font, _text_width
+
+    labels = ["input Y", "X_s (stage 2)", "G (stage 3)"]
+    cells = sample_grid([[np.full((8, 8), 0.5, np.float32)] * 3] * 2, labels, tmp_path / "g.png")
+    centre = [(c.box[0] + c.box[2]) / 2 for c in cells if c.row == 0]
+    half = [_text_width(_font(), lab) / 2 for lab in labels]
+    for j in range(2):
+        assert centre[j] + half[j] < centre[j + 1] - half[j + 1], (centre, half)

@@ -235,6 +235,17 @@ def test_bad_input_is_one_line(clean_dir, tmp_path, cli):
         assert len(lines) == 1 and want in lines[0], (args, err)
 
 
+def test_negative_counts_are_one_line_errors(clean_dir, tmp_path, cli):
+    base = ["fit", "--plugin", "dncnn-s", "--clean", str(clean_dir), "--iters", "2", "--patch", "16", "--batch", "2",
+            "--net-config", "depth=3,features=4", "--device", "cpu", "--out", str(tmp_path / "o")]
+    for args in (["--val-count", "-1"], ["--val-images", "-2"], ["--workers", "-1"], ["--stages", "0"],
+                 ["--adv-weight", "-0.001"]):
+        code, _, err = cli(*base, *args)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (args, err)
+        assert err.startswith(f"imgrestore: error: {args[0]} {args[1]}: expected"), (args, err)
+    assert not (tmp_path / "o").exists()
+
+
 def test_degradation_that_does_not_fit_the_channels():
     from imgrestore.degrade import Chain, Degradation
     from imgrestore.errors import SpecError
@@ -294,3 +305,30 @@ def test_gpu_stage1_cupy_chain_dlpack_and_bf16(clean_dir, tmp_path):
     model, _, _ = load_network(r["model"])
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
     assert r["val"]["psnr"] > 0
+
+
+def test_metrics_log_appends_rows_and_rewrites_on_new_columns(tmp_path):
+    import csv
+
+    from imgrestore.train.log import MetricsLog
+
+    def table(kind):
+        return list(csv.DictReader(open(tmp_path / f"{kind}.csv")))
+
+    log = MetricsLog(tmp_path, tensorboard=False)
+    for it in (10, 20):
+        log.add({"kind": "train", "iter": it, "lr": 1e-3, "loss": 1.0 / it})
+    log.add({"kind": "val", "iter": 20, "psnr": 30.0})
+    before = (tmp_path / "train.csv").stat().st_ino
+    log.add({"kind": "train", "iter": 30, "lr": 1e-3, "loss": 0.5})  # same columns: appended in place
+    assert (tmp_path / "train.csv").stat().st_ino == before
+    log.add({"kind": "train", "iter": 40, "lr": 1e-3, "loss": 0.4, "adv": 0.7})  # a new column: rewritten
+    rows = table("train")
+    assert [r["iter"] for r in rows] == ["10", "20", "30", "40"]
+    assert list(rows[0]) == ["iter", "lr", "loss", "adv"] and rows[0]["adv"] == "" and rows[3]["adv"] == "0.7"
+    assert table("val") == [{"iter": "20", "psnr": "30.0"}]
+    # a resumed run keeps the rows up to its checkpoint and continues the same tables
+    log2 = MetricsLog(tmp_path, resume_at=20, tensorboard=False)
+    log2.add({"kind": "train", "iter": 30, "lr": 1e-3, "loss": 0.45})
+    assert [(r["iter"], r["loss"]) for r in table("train")] == [("10", "0.1"), ("20", "0.05"), ("30", "0.45")]
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4

@@ -129,6 +129,14 @@ def test_transfer_moves_only_the_declared_parameters(aind, tmp_path):
     assert "tail.weight" in moved
     for k in set(before) - declared:
         assert torch.equal(before[k], after[k]), k
+    # the optimizer holds the declared parameters and nothing else
+    from imgrestore.nets.aindnet import AINDNet
+    from imgrestore.weights.checkpoint import read_checkpoint
+
+    net = AINDNet(features=(4, 4, 4), blocks=(1, 1, 1))
+    n_declared = sum(any(fnmatch.fnmatchcase(k, p) for p in TRANSFER) for k, _ in net.named_parameters())
+    groups = read_checkpoint(tmp_path / "tf" / "checkpoint.safetensors").meta["optimizers"]["net"]["param_groups"]
+    assert sum(len(g["params"]) for g in groups) == n_declared < len(list(net.parameters()))
 
     fit(_paired(aind, tmp_path / "rt", "retrain"))
     after = tensors(tmp_path / "rt" / "model.safetensors")
@@ -172,3 +180,98 @@ def test_bad_input_of_later_stages(folders, aind, tmp_path, cli, capsys):
     code, _, err = cli("fit", "--plugin", "aindnet", "--stage", "transfer", "--init", str(aind["g0"]), "--pairs",
                        str(tmp_path / "nothing"), "--out", str(tmp_path / "o5"), "--device", "cpu")
     assert code == 2 and "--pairs" in err and "no such folder" in err
+    # colour pairs for a gray network: an error, not a silent conversion to gray
+    code, _, err = cli("fit", "--plugin", "dncnn-s", "--stage", "retrain", "--init", str(folders["g0"]), "--pairs",
+                       str(aind["pairs"]), "--out", str(tmp_path / "o6"), "--iters", "1", "--batch", "2", "--device", "cpu")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--pairs" in err and "3-channel images for the 1-channel network dncnn-s" in err
+    # a run's training state given as --init: pointed to the model beside it
+    state = folders["g0"].with_name("checkpoint.safetensors")
+    with pytest.raises(UserError, match=r"--init .*checkpoint.safetensors: a training-state checkpoint; .*model.safetensors"):
+        fit(surrogate_opts(folders, tmp_path / "o7", init=state))
+
+
+def test_discriminator_scores_clean_and_restored_batches_separately():
+    """D's BN statistics in its update are those of clean-only and restored-only batches, as
+    when G is scored (D sees G(Y) alone there), not of one concatenated batch."""
+    import copy
+
+    from imgrestore.nets.discriminator import Discriminator
+    from imgrestore.nets.dncnn import DnCNN
+    from imgrestore.train.losses import TrainForward, discriminator_bce
+    from imgrestore.train.stages import AdversarialStep, DiscriminatorPair
+
+    torch.manual_seed(0)
+    g, d = DnCNN(depth=3, features=4), Discriminator(channels=1, patch=16, features=2)
+    g0, d0 = copy.deepcopy(g), copy.deepcopy(d)
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+    rng = np.random.default_rng(0)
+    item = {"input": rng.uniform(0, 1, (4, 16, 16, 1)).astype(np.float32),
+            "target": rng.uniform(0, 1, (4, 16, 16, 1)).astype(np.float32),
+            "clean": rng.uniform(0.3, 0.7, (4, 16, 16, 1)).astype(np.float32)}
+    step = AdversarialStep(TrainForward(g, "out"), g, DiscriminatorPair(d), d, opt_g, opt_d, 1e-3, "cpu")
+    step.train_mode()
+    got = step(item, lambda parts: None)
+    d0.train()
+    nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2)  # noqa: E731
+    with torch.no_grad():
+        want = discriminator_bce(d0(nchw(item["clean"])), d0(g0(nchw(item["input"]))))
+    assert got["d"] == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_resume_after_a_finished_stage_is_bit_exact(folders, tmp_path):
+    """Killed after stage 2 finished and before stage 3 saved anything: the resumed run skips
+    stage 2 and ends with the bits of an uninterrupted run (D's initial weights included)."""
+    from test_train_fit import assert_same_tensors
+
+    fit(surrogate_opts(folders, tmp_path / "a", ckpt_every=100))
+    calls = []
+
+    def kill(it):  # a hard kill (no Ctrl-C checkpoint) at stage 3's first iteration
+        calls.append(it)
+        if len(calls) == 3:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(surrogate_opts(folders, tmp_path / "b", ckpt_every=100), on_iteration=kill)
+    assert not (tmp_path / "b" / "stage3" / "checkpoint.safetensors").exists()
+    fit(surrogate_opts(folders, tmp_path / "b", ckpt_every=100, resume=True))
+    assert_same_tensors(tmp_path / "a" / "stage3" / "checkpoint.safetensors",
+                        tmp_path / "b" / "stage3" / "checkpoint.safetensors")
+
+
+def test_surrogates_of_another_model_are_made_again(folders, tmp_path):
+    """A stage killed before its first checkpoint leaves surrogates in its folder; started
+    again with another --init, the folder's surrogates are those of the new model."""
+    from imgrestore.io import read_image
+    from imgrestore.nets.dncnn import DnCNN
+    from imgrestore.restore import Restorer
+    from imgrestore.weights.checkpoint import load_network
+
+    def kill(it):
+        raise RuntimeError("killed")
+
+    out = tmp_path / "s"
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(surrogate_opts(folders, out, stages=2, ckpt_every=100), on_iteration=kill)
+    torch.manual_seed(5)
+    other = tmp_path / "other.safetensors"
+    save_model(other, "dncnn-s", TINY, DnCNN(channels=1, **TINY))
+    fit(surrogate_opts(folders, out, stages=2, init=other))
+    model, spec, _ = load_network(other)
+    real0 = read_image(sorted(folders["real"].iterdir())[0])
+    want = Restorer(model, spec, tile=None)(real0)
+    np.testing.assert_allclose(np.load(out / "stage2" / "surrogates" / "00000.npy"), want, atol=1e-5)
+
+
+def test_resume_and_init_with_a_list_valued_net_config(aind, tmp_path):
+    """Tuples in --net-config (AINDNet's features/blocks) read back from JSON as lists: neither
+    --resume nor --init with the same --net-config may call that a change."""
+    cfg = {"features": (4, 4, 4), "blocks": (1, 1, 1)}
+    o = dict(stage="synthetic", init=None, loss="l1", patch=16, val_count=0, net_config=cfg)
+    fit(_paired(aind, tmp_path / "r", **o))
+    fit(_paired(aind, tmp_path / "r", **{**o, "iters": 3, "resume": True}))
+    fit(_paired(aind, tmp_path / "rt", "retrain", init=tmp_path / "r" / "model.safetensors", net_config=cfg))
+    with pytest.raises(UserError, match="was trained with"):
+        fit(_paired(aind, tmp_path / "rt2", "retrain", init=tmp_path / "r" / "model.safetensors",
+                    net_config={"features": (4, 4, 8), "blocks": (1, 1, 1)}))

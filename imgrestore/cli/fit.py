@@ -116,9 +116,16 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
                     ("--ckpt-every", ckpt_every), ("--log-every", log_every)):
         if v is not None and v < 1:
             raise UserError(f"{name} {v}: expected a positive integer")
+    for name, v in (("--val-count", val_count), ("--val-images", val_images), ("--workers", workers)):
+        if v is not None and v < 0:
+            raise UserError(f"{name} {v}: expected 0 or a positive integer")
+    if stages < 1:
+        raise UserError(f"--stages {stages}: expected a positive integer (it counts stage 1)")
     for name, v in (("--lr", lr), ("--lr-final", lr_final)):
         if v is not None and not v > 0:
             raise UserError(f"{name} {v}: expected a positive learning rate")
+    if adv_weight is not None and not adv_weight >= 0:
+        raise UserError(f"--adv-weight {adv_weight}: expected 0 or a positive weight")
     opts = FitOptions(
         plugin=plugin, out=Path(out), stage=stage, clean=Path(clean) if clean else None, degrade=degrade,
         pairs=Path(pairs) if pairs else None, init=Path(init) if init else None, real=Path(real) if real else None,

@@ -45,6 +45,12 @@ def setup(dist: Dist, device: str) -> str:
 
     if device == "cuda":
         torch.cuda.set_device(dist.local_rank)
+        try:  # CuPy keeps its own current device: synthesize on this rank's GPU, not on GPU 0
+            import cupy
+        except ImportError:
+            pass
+        else:
+            cupy.cuda.Device(dist.local_rank).use()
         if not td.is_initialized():
             td.init_process_group("nccl")
         return f"cuda:{dist.local_rank}"

@@ -9,6 +9,7 @@ resume, rows past the checkpoint's iteration are dropped, so the files describe 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -18,15 +19,25 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from imgrestore.errors import UserError
-from imgrestore.io import write_bytes_atomic as _write_atomic
+from imgrestore.io import write_bytes_atomic
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_failure(exc: OSError) -> str:
+    """Why a write failed, in words ("the disk is full" for ENOSPC/EDQUOT)."""
+    return "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else (exc.strerror or str(exc))
+
+
+def cannot_write(path: Path, exc: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {write_failure(exc)}; nothing written earlier was lost; free space and "
+                     "rerun with --resume")
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """:func:`imgrestore.io.write_bytes_atomic`, with a full disk (any OSError) as a one-line UserError."""
     try:
-        _write_atomic(path, data)
+        write_bytes_atomic(path, data)
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}; the checkpoint is intact; free space and "
-                        "rerun with --resume") from None
+        raise cannot_write(path, exc) from None
 
 
 def _fmt_time(s: float) -> str:
@@ -101,6 +112,7 @@ class MetricsLog:
         self.folder = Path(folder)
         self.path = self.folder / "metrics.jsonl"
         self.rows: list[dict[str, Any]] = []
+        self._cols: dict[str, list[str]] = {}
         if self.path.exists() and resume_at is not None:
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
@@ -120,32 +132,52 @@ class MetricsLog:
                 self.tb = SummaryWriter(str(self.folder / "tb"), purge_step=resume_at)
 
     def _rewrite(self) -> None:
-        write_bytes_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.rows).encode())
+        write_file(self.path, "".join(json.dumps(r) + "\n" for r in self.rows).encode())
         self._write_csv()
 
-    def _write_csv(self) -> None:
-        for kind in ("train", "val"):
+    def _columns(self, kind: str) -> list[str]:
+        cols: list[str] = []
+        for r in self.rows:
+            if r.get("kind") == kind:
+                cols += [k for k in r if k != "kind" and k not in cols]
+        return cols
+
+    def _write_csv(self, kinds: tuple[str, ...] = ("train", "val")) -> None:
+        """Rewrite the tables of `kinds` whole (atomically): at start, on resume, or when a row
+        brings a new column."""
+        for kind in kinds:
             rows = [r for r in self.rows if r.get("kind") == kind]
+            self._cols[kind] = cols = self._columns(kind)
             if not rows:
                 continue
-            cols: list[str] = []
-            for r in rows:
-                cols += [k for k in r if k != "kind" and k not in cols]
             buf = io.StringIO()
             w = csv.DictWriter(buf, cols, lineterminator="\n", extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
-            write_bytes_atomic(self.folder / f"{kind}.csv", buf.getvalue().encode())
+            write_file(self.folder / f"{kind}.csv", buf.getvalue().encode())
+
+    def _append(self, path: Path, text: str) -> None:
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
 
     def add(self, row: dict[str, Any]) -> None:
+        """Append `row`; the CSV gets one more line (O(1) per row over a long run) unless the
+        row brings a column the table lacks, which rewrites that table."""
         self.rows.append(row)
-        try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-        except OSError as exc:
-            raise UserError(f"cannot write {self.path}: {exc.strerror or exc}; the checkpoint is intact; free space "
-                            "and rerun with --resume") from None
-        self._write_csv()
+        self._append(self.path, json.dumps(row) + "\n")
+        kind = row.get("kind")
+        if kind in ("train", "val"):
+            cols = self._cols.get(kind, [])
+            table = self.folder / f"{kind}.csv"
+            if cols and table.exists() and all(k == "kind" or k in cols for k in row):
+                buf = io.StringIO()
+                csv.DictWriter(buf, cols, lineterminator="\n", extrasaction="ignore").writerow(row)
+                self._append(table, buf.getvalue())
+            else:
+                self._write_csv((kind,))
         if self.tb is not None:
             for k, v in row.items():
                 if k not in ("kind", "iter") and isinstance(v, (int, float)):

@@ -225,8 +225,8 @@ class Trainer:
                             g["lr"] = lr
                     in_update = True
                     losses = self.step(item, lambda parts, it=it: self._check(parts, it))
+                    it += 1  # before leaving the update: a Ctrl-C in between never saves a model one step ahead
                     in_update = False
-                    it += 1
                     for k, v in losses.items():
                         window.setdefault(k, []).append(v)
                     progress.update(it, losses)

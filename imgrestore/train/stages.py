@@ -28,11 +28,10 @@ import numpy as np
 import torch
 
 from imgrestore.errors import UserError
-from imgrestore.io import write_bytes_atomic
 from imgrestore.synth import chain_content
 from imgrestore.train import data as D
 from imgrestore.train.ddp import Dist, barrier, from_env, setup, teardown, wrap
-from imgrestore.train.log import MetricsLog
+from imgrestore.train.log import MetricsLog, write_file
 from imgrestore.train.loop import (CHECKPOINT, MODEL, LoopSettings, SupervisedStep, Trainer, Validator, make_optimizer,
                                    to_nchw)
 from imgrestore.train.losses import TrainForward, discriminator_bce, generator_adversarial, get_criterion, l2
@@ -84,13 +83,10 @@ class FitOptions:
     figures: bool = True
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """write_bytes_atomic with a full disk (or any OSError) as a one-line UserError."""
-    try:
-        write_bytes_atomic(path, data)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}; nothing earlier was lost; free space and "
-                        "rerun with --resume") from None
+def as_json(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples become lists, paths strings): how settings
+    and builder configs are compared with those stored in run.json and checkpoints."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def say(msg: str, dist: Dist | None = None) -> None:
@@ -118,8 +114,25 @@ def load_init(path: Path, plugin: str) -> tuple[torch.nn.Module, Any, Any]:
     try:
         return load_network(path, plugin)
     except UserError as exc:
+        if _is_train_state(path):
+            raise UserError(f"--init {path}: a training-state checkpoint; give the network beside it, "
+                            f"{Path(path).with_name(MODEL)}") from None
         msg = str(exc)
         raise UserError("--init" + msg[len("--weights"):] if msg.startswith("--weights") else msg) from None
+
+
+def _is_train_state(path: Path) -> bool:
+    """Whether `path` is a ``checkpoint.safetensors`` of a run (reads the header only)."""
+    from imgrestore.train.state import KIND
+    from imgrestore.weights.checkpoint import META_KEY
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})[META_KEY]).get("kind") == KIND
+    except Exception:
+        return False
 
 
 def build_net(spec: Any, config: dict[str, Any]) -> torch.nn.Module:
@@ -168,10 +181,11 @@ class RunFolder:
                             "or choose another --out")
         if run.exists() and resume:
             old = json.loads(run.read_text(encoding="utf-8"))
-            diff = [k for k in settings if k not in ("iters", "workers", "device") and old.get(k) != settings[k]]
+            now = as_json(settings)
+            diff = [k for k in now if k not in ("iters", "workers", "device") and old.get(k) != now[k]]
             if diff:
                 k = diff[0]
-                raise UserError(f"--resume {path}: the run there has {k}={old.get(k)!r}, now {settings[k]!r}; "
+                raise UserError(f"--resume {path}: the run there has {k}={old.get(k)!r}, now {now[k]!r}; "
                                 "resume with the same settings or choose another --out")
         if dist.main:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -258,9 +272,10 @@ def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> 
     if opts.stage not in STAGES:
         raise UserError(f"--stage {opts.stage!r}: expected one of {', '.join(STAGES)}")
     dist = from_env()
-    device = setup(dist, torch_device(opts.device))
+    device = torch_device(opts.device)
     if opts.amp and not device.startswith("cuda"):
         raise UserError("--amp: bf16 autocast is for a CUDA GPU; leave it off on the CPU")
+    device = setup(dist, device)
     torch.manual_seed(opts.seed)
     try:
         if opts.stage == "surrogate":
@@ -283,7 +298,7 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
     init_model = None
     if opts.init is not None:
         init_model, _, ck = load_init(opts.init, spec.name)
-        if opts.net_config and opts.net_config != ck.config:
+        if opts.net_config and as_json(opts.net_config) != as_json(ck.config):
             raise UserError(f"--net-config {opts.net_config}: --init {opts.init} was trained with {ck.config}")
         config = dict(ck.config)
     channels = net_channels(spec, config)
@@ -313,7 +328,8 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
             raise UserError("--pairs: give either --pairs or --clean/--degrade, not both")
         entries = D.read_pairs(opts.pairs, "--pairs")
         patch = opts.patch or rec.patch
-        probe = D.PairsStream(opts.pairs, None, channels, opts.seed, entries=entries[:1]).all()
+        # read as stored (no channel conversion), so a colour folder for a gray network is caught
+        probe = D.PairsStream(opts.pairs, None, None, opts.seed, entries=entries[:1]).all()
         side_names = set(probe.side)
         tgt_hw = probe.target.shape[1:3]
         if opts.patch is None:  # the recipe's patch, or whole pairs when they are smaller
@@ -322,7 +338,7 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
             patch -= patch % m
         if probe.input.shape[-1] != channels:
             raise UserError(f"--pairs {opts.pairs}: {probe.input.shape[-1]}-channel images for the {channels}-channel "
-                            f"network {spec.name}")
+                            f"network {spec.name} (synthesize them with imgrestore synth --channels {channels})")
         check_patch(patch, spec)
         stream = D.PairsStream(opts.pairs, patch, channels, opts.seed, entries=entries)
         n_val = opts.val_count if opts.val_count is not None else (0 if paired_real else min(16, len(stream) // 10))
@@ -422,9 +438,24 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
 # surrogate (+GAN) stages
 
 
+class DiscriminatorPair(torch.nn.Module):
+    """D applied to the clean batch and to the restored batch in two separate passes (one
+    forward, so DistributedDataParallel's hooks see D once). Separate passes keep D's batch
+    norm statistics those of one kind of image, as in the G update, where D sees G(Y) alone;
+    a concatenated batch would train D under statistics it never sees when G is scored."""
+
+    def __init__(self, d: torch.nn.Module) -> None:
+        super().__init__()
+        self.d = d
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.d(real), self.d(fake)
+
+
 class AdversarialStep:
     """One iteration of stage 2: a D update (BCE, clean patches vs G(Y)) then a G update
-    (``L2(G(Y), X_s) + lambda * -log D(G(Y))``), k = 1."""
+    (``L2(G(Y), X_s) + lambda * -log D(G(Y))``), k = 1. `d_fwd` is a
+    :class:`DiscriminatorPair` (maybe DDP-wrapped)."""
 
     def __init__(self, g_fwd: Any, g: torch.nn.Module, d_fwd: Any, d: torch.nn.Module, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, adv_weight: float, device: str, amp: bool = False):
@@ -446,9 +477,8 @@ class AdversarialStep:
         clean = to_nchw(item["clean"], self.device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             out = self.g_fwd(x)["out"]
-            logits = self.d_fwd(torch.cat([clean, out.detach()]))
-        n = clean.shape[0]
-        d_loss = discriminator_bce(logits[:n].float(), logits[n:].float())
+            real_logits, fake_logits = self.d_fwd(clean, out.detach())
+        d_loss = discriminator_bce(real_logits.float(), fake_logits.float())
         check({"d": d_loss})
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -485,16 +515,40 @@ def load_real(folder: Path, channels: int, min_side: int, option: str = "--real"
     return [s.name for s in sources], out
 
 
+def _weights_digest(model: torch.nn.Module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, v in model.state_dict().items():
+        h.update(name.encode())
+        h.update(v.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def make_surrogates(model: torch.nn.Module, spec: Any, images: list[np.ndarray], names: list[str], cache: Path,
                     device: str, dist: Dist) -> list[np.ndarray]:
     """X_s = model(Y) for every real image, computed once (rank 0, with progress) and cached
-    as ``cache/NNNNN.npy``; later calls and other ranks read the cache."""
+    as ``cache/NNNNN.npy``; later calls and other ranks read the cache. ``cache/source.json``
+    records the model's weights (a digest) and the images the cache was made from: a cache
+    left by another model (a run killed before its first checkpoint, then started again with
+    another --init) is made again, never reused."""
     import copy
 
     from imgrestore.restore import Restorer
 
     cache.mkdir(parents=True, exist_ok=True)
     files = [cache / f"{k:05d}.npy" for k in range(len(images))]
+    if dist.main:
+        marker = cache / "source.json"
+        source = as_json({"model": _weights_digest(model), "images": names, "shapes": [im.shape for im in images]})
+        try:
+            same = json.loads(marker.read_text(encoding="utf-8")) == source
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            for f in cache.glob("*.npy"):
+                f.unlink()
+            write_file(marker, json.dumps(source).encode())
     if dist.main and not all(f.exists() for f in files):
         import io as _io
         import time
@@ -564,6 +618,9 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         g = build_net(spec, config)
         g.load_state_dict(g_prev.state_dict())
         g.to(device)
+        # D's initial weights depend on (seed, stage) only, not on what ran before in this
+        # process (a resumed run skips finished stages): resume stays bit-exact
+        torch.manual_seed(int(np.random.SeedSequence([opts.seed, k]).generate_state(1)[0]))
         try:
             d = disc_spec.build(**{"channels": spec.out_channels if "channels" not in config else channels,
                                    "patch": patch, **opts.disc_config})
@@ -574,7 +631,7 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         opt_d = make_optimizer("adam", list(d.parameters()), lr)
         start = folder.resume_point({"net": g, "disc": d}, {"net": opt_g, "disc": opt_d}, spec.name)
         g_fwd = wrap(TrainForward(g, "out"), dist, device)
-        d_fwd = wrap(d, dist, device)
+        d_fwd = wrap(DiscriminatorPair(d), dist, device)
         step = AdversarialStep(g_fwd, g, d_fwd, d, opt_g, opt_d, lam, device, opts.amp)
         stream = D.RealStream(real, targets, patch, scale, opts.seed + k)
         clean = D.CleanStream(clean_src, patch, spec.out_channels if "channels" not in config else channels, opts.seed + k)

@@ -6,7 +6,7 @@ one stays valid. Tensor names:
 
 * ``model/<name>/<param or buffer>``  each trained module (``net``; ``disc`` for the GAN stage)
 * ``optim/<name>/<param id>/<key>``    optimizer state tensors (Adam moments, step; SGD momentum)
-* ``rng/torch``, ``rng/cuda``          torch's generator states
+* ``rng/torch``, ``rng/cuda``          torch's generator states (CPU; this process's CUDA device)
 
 The JSON metadata (``imgrestore`` key) adds ``kind: "train-state"``, the iteration, the
 optimizers' param groups and non-tensor state, and the run settings. The trained network alone
@@ -16,7 +16,6 @@ and ``eval`` load.
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,11 +34,12 @@ def _write(path: Path, network: str, config: Mapping[str, Any], tensors: Mapping
            **meta: Any) -> None:
     from imgrestore.weights.checkpoint import save_checkpoint
 
+    from imgrestore.train.log import write_failure
+
     try:
         save_checkpoint(path, network, config, tensors, **meta)
     except OSError as exc:
-        why = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else (exc.strerror or str(exc))
-        raise CheckpointWriteError(f"cannot write checkpoint {path}: {why}; the previous checkpoint "
+        raise CheckpointWriteError(f"cannot write checkpoint {path}: {write_failure(exc)}; the previous checkpoint "
                                    f"(if any) is intact; free space and rerun with --resume") from None
 
 
@@ -69,7 +69,9 @@ def save_state(path: Path, network: str, config: Mapping[str, Any], modules: Map
                             "state_ids": [int(p) for p in sd["state"]]}
     tensors["rng/torch"] = torch.get_rng_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        tensors["rng/cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+        # this process's device only: get_rng_state_all would open a context on every GPU in
+        # every rank of a torchrun job
+        tensors["rng/cuda"] = torch.cuda.get_rng_state()
     _write(path, network, config, tensors, kind=KIND, iteration=int(iteration), optimizers=optim_meta, **meta)
 
 
@@ -99,5 +101,5 @@ def load_state(path: Path, modules: Mapping[str, torch.nn.Module], optimizers: M
         opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
     torch.set_rng_state(ck.tensors["rng/torch"])
     if "rng/cuda" in ck.tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(list(ck.tensors["rng/cuda"]))
+        torch.cuda.set_rng_state(ck.tensors["rng/cuda"])
     return ck.meta
