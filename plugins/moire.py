@@ -88,6 +88,7 @@ class Moire(Degradation):
     summary = "photo of an LCD screen: subpixel stripes, pose, lens distortion, OLPF, Bayer, noise, demosaic, JPEG"
     bench_size = 256
     default_content = "screens"
+    colour_only = True  # RGB subpixels through a Bayer CFA: a gray network would learn luma of colour moiré
     params = {
         "k": Param(float, "1.2-4", "sensor pixels per screen pixel at the centre", min=0.25, max=16),
         "roll": Param(float, "0-20", "rotation about the optical axis", min=-60, max=60, unit="degrees"),

@@ -228,6 +228,8 @@ def test_bad_input_is_one_line(clean_dir, tmp_path, cli):
         (["--clean", str(clean_dir), "--patch", "64"], "smaller than 64x64"),
         (["--clean", str(clean_dir), "--loss", "l2-two-scale"], "two output scales"),
         (["--plugin", "dncnn-q", "--clean", str(clean_dir)], "no such network"),
+        # the example: 3-channel moiré physics into a 1-channel DnCNN
+        (["--clean", str(clean_dir), "--degrade", "moire"], "'moire' simulates colour"),
     ):
         code, _, err = cli(*base, "--out", str(tmp_path / f"o{len(args)}{args[-1][-3:]}"), *args)
         assert code == 2, (args, err)

@@ -65,6 +65,9 @@ class Degradation:
                 default) or ``"screens"`` (screens rendered in code by :mod:`imgrestore.screens`:
                 text, windows, UI; what a moiré model photographs). One ``"screens"`` stage makes
                 the whole chain use screens.
+      colour_only  True when the model's physics is colour (a colour screen seen through a
+                Bayer CFA): it still renders 1-channel content for ``synth``, but training a
+                1-channel network on it is refused as a mismatch (``imgrestore fit``).
     Methods a subclass overrides: :meth:`apply` (required); :meth:`derive` to add values
     computed from the drawn ones; :meth:`source_size` when it needs a larger source crop than
     the target patch (a warp); :meth:`output_size` when it changes the input size.
@@ -75,6 +78,7 @@ class Degradation:
     params: ClassVar[Mapping[str, Param]] = {}
     bench_size: ClassVar[int] = 512  # default image side of ``imgrestore bench degrade NAME``
     default_content: ClassVar[str] = "photos"  # built-in synth sources without --input: photos | screens
+    colour_only: ClassVar[bool] = False  # colour physics: a 1-channel network cannot train on it
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.params))

@@ -324,6 +324,11 @@ def probe_chain(chain: Any, channels: int, patch: int, network: str, scale: int 
     hw = chain.source_size((patch, patch))
     clean = np.full((1, hw[0], hw[1], channels), 0.5, np.float32)
     what = f"{option} {chain.spec()!r} does not fit network {network}"
+    colour = [s.name for s in chain.stages if getattr(s, "colour_only", False)]
+    if channels == 1 and colour:
+        raise UserError(f"{option}: {colour[0]!r} simulates colour (RGB subpixels through a Bayer CFA) and network "
+                        f"{network} takes 1 channel; use a colour network (e.g. dmnet, cdncnn-b) or "
+                        "--net-config channels=3 where the network has that setting")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
