@@ -136,6 +136,14 @@ class _Text:
             x += int(np.ceil(w))
 
 
+def _visible(box: Box, img, ox: int, oy: int) -> Box | None:
+    """The part of screen box `box` inside the window `img` drawn at offset (ox, oy), or None."""
+    x0, y0, x1, y1 = box
+    cx0, cy0 = max(x0, ox), max(y0, oy)
+    cx1, cy1 = min(x1, ox + img.width), min(y1, oy + img.height)
+    return (cx0, cy0, cx1, cy1) if cx0 < cx1 and cy0 < cy1 else None
+
+
 @dataclass
 class _Gradient:
     box: Box
@@ -151,10 +159,10 @@ class _Gradient:
         from PIL import Image
 
         x0, y0, x1, y1 = self.box
-        cx0, cy0 = max(x0, ox), max(y0, oy)
-        cx1, cy1 = min(x1, ox + img.width), min(y1, oy + img.height)
-        if cx0 >= cx1 or cy0 >= cy1:
+        vis = _visible(self.box, img, ox, oy)
+        if vis is None:
             return
+        cx0, cy0, cx1, cy1 = vis
         xs = ((np.arange(cx0, cx1) - x0 + 0.5) / (x1 - x0) - 0.5).astype(np.float32)
         ys = ((np.arange(cy0, cy1) - y0 + 0.5) / (y1 - y0) - 0.5).astype(np.float32)
         if self.kind == "radial":
@@ -180,9 +188,9 @@ class _Photo:
 
     def draw(self, img, d, ox: int, oy: int) -> None:
         x0, y0, x1, y1 = self.box
-        cx0, cy0 = max(x0, ox), max(y0, oy)
-        cx1, cy1 = min(x1, ox + img.width), min(y1, oy + img.height)
-        if cx0 < cx1 and cy0 < cy1:
+        vis = _visible(self.box, img, ox, oy)
+        if vis is not None:
+            cx0, cy0, cx1, cy1 = vis
             full = _fitted_photo(self.photo, x1 - x0, y1 - y0)
             img.paste(full.crop((cx0 - x0, cy0 - y0, cx1 - x0, cy1 - y0)), (cx0 - ox, cy0 - oy))
 

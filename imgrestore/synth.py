@@ -310,41 +310,68 @@ def synthesize(
     if progress:
         progress(done, total)
 
-    with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool, open(journal, "a", encoding="utf-8") as jf:
-        for batch in batches:
-            crops, metas, idx = [], [], []
-            for i in batch:
-                k = source_order(cfg.seed, i, len(sources))
-                if k in bad_sources:
+    def gather(batch: list[int]) -> tuple[list[np.ndarray], list[dict], list[int]]:
+        """Clean crops of `batch` (read or rendered), their manifest fields and indices."""
+        crops, metas, idx = [], [], []
+        for i in batch:
+            k = source_order(cfg.seed, i, len(sources))
+            if k in bad_sources:
+                continue
+            src = sources[k]
+            if src.render is None:
+                try:
+                    img = images.get(k)
+                except ImageReadError as exc:
+                    warn(f"imgrestore: {exc}; skipped")
+                    bad_sources.add(k)
+                    result.skipped.append(src.name)
                     continue
-                src = sources[k]
-                if src.render is None:
-                    try:
-                        img = images.get(k)
-                    except ImageReadError as exc:
-                        warn(f"imgrestore: {exc}; skipped")
-                        bad_sources.add(k)
-                        result.skipped.append(src.name)
-                        continue
-                    full_hw = img.shape[:2]
-                else:
-                    full_hw = src.hw
-                r = _rng.sample_rng(cfg.seed, i, CROP_STAGE, _rng.CROP)
-                h, w = src_hw
-                y = int(r.integers(0, full_hw[0] - h + 1))
-                x = int(r.integers(0, full_hw[1] - w + 1))
-                if src.render is None:
-                    crops.append(img[y : y + h, x : x + w])
-                else:
-                    crops.append(_to_channels(src.render((y, x, h, w)), cfg.channels))
-                metas.append({"source": sources[k].name, "crop": [y, x, h, w]})
-                idx.append(i)
+                full_hw = img.shape[:2]
+            else:
+                full_hw = src.hw
+            r = _rng.sample_rng(cfg.seed, i, CROP_STAGE, _rng.CROP)
+            h, w = src_hw
+            y = int(r.integers(0, full_hw[0] - h + 1))
+            x = int(r.integers(0, full_hw[1] - w + 1))
+            if src.render is None:
+                crops.append(img[y : y + h, x : x + w])
+            else:
+                crops.append(_to_channels(src.render((y, x, h, w)), cfg.channels))
+            metas.append({"source": sources[k].name, "crop": [y, x, h, w]})
+            idx.append(i)
+        return crops, metas, idx
+
+    def commit(jobs: list, lines: list[str], n: int) -> None:
+        """Record a batch in the journal once its files are in place."""
+        for job in jobs:
+            job.result()
+        if lines:
+            jf.write("".join(line + "\n" for line in lines))
+            jf.flush()
+            os.fsync(jf.fileno())
+        result.written += len(lines)
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
+    # A pipeline of three: while batch b is degraded on this thread, batch b+1's crops are read or
+    # rendered on another and batch b-1's PNGs are encoded by the pool (rendering, Numba kernels
+    # and zlib all release the GIL for most of their time). Which batch a step runs beside never
+    # changes a sample: each is a function of (seed, index) only.
+    with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool, ThreadPoolExecutor(max_workers=1) as ahead, \
+            open(journal, "a", encoding="utf-8") as jf:
+        pending: tuple[list, list[str], int] | None = None
+        nxt = ahead.submit(gather, batches[0]) if batches else None
+        for b, batch in enumerate(batches):
+            crops, metas, idx = nxt.result()
+            nxt = ahead.submit(gather, batches[b + 1]) if b + 1 < len(batches) else None
+            jobs, lines = [], []
             if idx:
                 clean = xp.asarray(np.stack(crops), dtype=xp.float32)
                 pair = cfg.chain(clean, cfg.seed, idx)
                 inp, tgt = to_numpy(pair.input), to_numpy(pair.target)
                 side = {k: to_numpy(v) for k, v in pair.side.items()} if cfg.save_side else {}
-                jobs, lines = [], []
                 for j, i in enumerate(idx):
                     name = f"{i:08d}"
                     entry = {"index": i, "input": f"input/{name}.png", "target": f"target/{name}.png",
@@ -356,15 +383,11 @@ def synthesize(
                         for k, v in side.items():
                             jobs.append(pool.submit(_atomic_save_npy, out / entry["side"][k], v[j]))
                     lines.append(json.dumps(entry))
-                for job in jobs:
-                    job.result()
-                jf.write("".join(line + "\n" for line in lines))
-                jf.flush()
-                os.fsync(jf.fileno())
-                result.written += len(idx)
-            done += len(batch)
-            if progress:
-                progress(done, total)
+            if pending is not None:
+                commit(*pending)
+            pending = (jobs, lines, len(batch))
+        if pending is not None:
+            commit(*pending)
 
     (state / f"shard-{shard_i}-of-{shard_n}.done").write_text(f"{cfg.count}\n", encoding="utf-8")
     result.manifest = merge_manifest(out, cfg.count, shard_n)

@@ -449,7 +449,7 @@ def _full_band(xf, of, sf, s, y0, y1, H, W, C, inv, fwd, crf, sd, sg, keys, nois
             _channel_reads(sg[s], ib, n, C, sf[base:base + n])
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
+@nb.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def camera_pipeline(x, mos, full, inv, fwd, crf, red, sd, sg, keys, noisy, clip, method, band, out, sigma):
     """Steps 1-5 of a batch in one parallel region: Bayer samples ``mos`` (fused mosaic, noise,
     demosaic, f) and no-mosaic samples ``full``; sigma[s] too when ``sigma`` is sized.
@@ -479,7 +479,7 @@ def camera_pipeline(x, mos, full, inv, fwd, crf, red, sd, sg, keys, noisy, clip,
             _full_band(xf, of, sf, full[m], y0, y1, H, W, C, inv, fwd, crf, sd, sg, keys, noisy, clip, want_sigma)
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
+@nb.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def mosaic_noise(x, sel, inv, crf, red, sd, keys, noisy, clip, raw):
     """raw[m] = noisy Bayer plane of sample sel[m] (steps 1-3 alone); threads over bands of rows."""
     M = sel.shape[0]
@@ -502,7 +502,7 @@ def mosaic_noise(x, sel, inv, crf, red, sd, keys, noisy, clip, raw):
                         inv[crf[s]], sd[s], clip, ib, zbuf, Lv, sv, raw[m, y])
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
+@nb.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def demosaic_crf(raw, sel, fwd, crf, red, method, apply_crf, out):
     """out[sel[m]] = f(demosaic(raw[m])), or the bare demosaic when not apply_crf; threads over
     bands of rows."""

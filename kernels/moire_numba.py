@@ -130,7 +130,7 @@ def _flat(scr, s, X, Y, ax, ay, tent):
     return r, g, b
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, nogil=True, cache=True)
 def capture(scr, G, I, wts, out, gt):
     """Steps 1-5 of every sample: ``out`` (N, H, W, 1) raw Bayer plane, or (N, H, W, 3) without a
     CFA (``I[s, 0] < 0``); ``gt`` (N, H, W, 3) the linear ground truth. ``scr`` is linear light."""
@@ -210,7 +210,7 @@ def _decode(v):
     return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, nogil=True, cache=True)
 def decode(x, boxes, out):
     """sRGB -> linear light of each sample's box [y0, y1, x0, x1] of (N, Hs, Ws, 3) (clipped first);
     the rest of ``out`` is left as it was (the capture never reads it)."""
@@ -225,7 +225,7 @@ def decode(x, boxes, out):
                 out[s, y, xx, c] = _decode(float(x[s, y, xx, c]))
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, nogil=True, cache=True)
 def add_noise(x, z, a, b):
     """In place on (N, P) flat planes: x + sqrt(max(a x + b, 0)) z, clipped to [0, 1]."""
     n_s, m = x.shape
@@ -266,7 +266,7 @@ def encode_table() -> np.ndarray:
 ENCODE_LUT = encode_table()
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, nogil=True, cache=True)
 def blur_encode(x, taps, radius, tmp, out, lut):
     """Separable Gaussian (taps (N, T), radius (N,); radius 0: none) then sRGB encode.
 

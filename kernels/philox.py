@@ -141,7 +141,7 @@ def normal4(q, stream, k0, k1):
     return z0, z1, z2, z3
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, nogil=True, cache=True)
 def _normals_numba(out, k0, k1, stream):
     n = out.size
     nq = (n + 3) // 4

@@ -159,7 +159,7 @@ def _w_row(row, off, w, o, C):
 _NO_OFF = np.zeros((0, 0), np.intp)  # unused W tables of an H-only pass
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, nogil=True, cache=True, fastmath=False)
 def resize_hw(x, ih, wh, off, ww, out, C, nchunks, fuse_w):
     """H pass, then (with ``fuse_w``) the W pass on each row while it is still in cache.
 
@@ -184,7 +184,7 @@ def resize_hw(x, ih, wh, off, ww, out, C, nchunks, fuse_w):
                     o[p] = tmp[p]
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, nogil=True, cache=True, fastmath=False)
 def resize_w(x, off, ww, out, C, nchunks):
     """W pass alone over independent rows: x (M, Win*C) -> out (M, Wout*C)."""
     M = x.shape[0]
