@@ -116,6 +116,7 @@ def to_torch(x: Any, nchw: bool = True):
 
 def from_torch(t: Any, nhwc_from_nchw: bool = True):
     """The numpy/cupy array sharing memory with tensor `t` (DLPack, no copy)."""
+    t = t.detach()  # DLPack refuses a tensor that requires grad, on either device
     if nhwc_from_nchw:
         t = t.permute(0, 2, 3, 1)
     if t.is_cuda:
@@ -124,4 +125,4 @@ def from_torch(t: Any, nhwc_from_nchw: bool = True):
         return cupy.from_dlpack(t)
     import numpy
 
-    return numpy.from_dlpack(t.detach())
+    return numpy.from_dlpack(t)

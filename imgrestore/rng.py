@@ -39,6 +39,7 @@ def normal_field(xp, shape: tuple[int, ...], seed: int, index: int, stage: int):
     not value by value; each is reproducible on its own backend.
     """
     if xp.__name__ == "cupy":
-        rs = xp.random.RandomState(seed=sample_seed64(seed, index, stage, NOISE))
+        # a numpy uint64 seed: CuPy 13.0-13.2 under NumPy 2 refuse Python ints (cupy#8392)
+        rs = xp.random.RandomState(seed=np.uint64(sample_seed64(seed, index, stage, NOISE)))
         return rs.standard_normal(shape, dtype=xp.float32)
     return sample_rng(seed, index, stage, NOISE).standard_normal(shape, dtype=np.float32)

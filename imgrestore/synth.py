@@ -170,6 +170,8 @@ class SynthConfig:
             "save_side": self.save_side,
             "sources": hashlib.sha256(names.encode()).hexdigest()[:16],
             "n_sources": len(sources),
+            # CPU and GPU noise generators differ (awgn): one folder is made on one backend
+            "device": self.device,
         }
 
 

@@ -21,10 +21,32 @@
   test registered in ``cupy._contracts`` (sizes, ranges, coverage of the grid), records the
   :class:`Launch` in ``cupy._launches`` and "writes" its non-const float outputs with 0.25.
   Any problem raises :class:`LaunchError` at the launch, so the traceback shows the culprit call.
+* ``cuda.runtime.getDeviceCount`` (``device_count`` devices; none is ``CUDARuntimeError``
+  cudaErrorNoDevice, as CuPy raises), and ``cuda.Device(i)`` refuses ``i >= device_count`` when made
+  current (cudaErrorInvalidDevice).
+* ``stack``, ``concatenate``, ``broadcast_to``: CuPy arrays of one device only (a NumPy array in
+  the sequence is a ``TypeError``, as in CuPy).
+* ``random.RandomState(seed)``: CuPy's seed rules (an integer in [0, 2**64), a NumPy array hashed
+  with MD5, ``None`` from ``os.urandom``); ``standard_normal``/``normal``/``random_sample`` with
+  ``dtype`` float32 or float64 only; the generator belongs to the device current when it was made
+  (CuPy: "the state is available only on the device which has been current at the
+  initialization"), so drawing with another device current raises. The numbers come from NumPy's
+  Philox keyed by the seed: the same seed gives the same stream, but they are not cuRAND's
+  (XORWOW) numbers, nor those of NumPy's ``default_rng``/``SeedSequence`` that a CPU path uses.
+* DLPack: ``ndarray.__dlpack__`` / ``__dlpack_device__`` export the array without a copy, but as
+  **host** memory (kDLCPU, since the fake's memory is host memory; real CuPy says kDLCUDA and the
+  device id), so ``torch.from_dlpack`` gives a CPU tensor sharing the fake array's buffer.
+  ``ndarray.data.ptr`` is the address of the first element, like CuPy's ``MemoryPointer``.
+  ``from_dlpack(obj)`` wraps a producer's memory without a copy (on the producer's fake device, or
+  the current one for a foreign producer); it takes kDLCPU producers, the fake's "device" memory,
+  where real CuPy wants a CUDA one. The producer's own refusals (torch: a tensor that requires
+  grad) surface as they would.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import types
 from dataclasses import dataclass, field
@@ -259,8 +281,10 @@ def _py(a):
 # --------------------------------------------------------------------------------------------
 
 
-def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None) -> types.ModuleType:
-    """A fresh fake ``cupy`` module (its own device state and launch log)."""
+def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None,
+             device_count: int = 2) -> types.ModuleType:
+    """A fresh fake ``cupy`` module (its own device state and launch log) that sees
+    ``device_count`` CUDA devices."""
     cp = types.ModuleType("cupy")
     cp.__file__ = __file__
     state = types.SimpleNamespace(stack=[0])
@@ -271,11 +295,21 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None) 
     def current() -> int:
         return state.stack[-1]
 
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    CUDARuntimeError.__module__ = "cupy_backends.cuda.api.runtime"
+
+    def _check_device(i: int) -> None:
+        if not 0 <= i < device_count:
+            raise CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+
     class Device:
         def __init__(self, device=None):
             self.id = current() if device is None else int(device)
 
         def __enter__(self):
+            _check_device(self.id)
             state.stack.append(self.id)
             return self
 
@@ -284,6 +318,7 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None) 
             return False
 
         def use(self):
+            _check_device(self.id)
             state.stack[-1] = self.id
 
         def __eq__(self, other):
@@ -350,6 +385,16 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None) 
         flags = property(lambda s: s._a.flags)
         T = property(lambda s: ndarray(s._a.T, s._dev))
         device = property(lambda s: Device(s._dev))
+        data = property(lambda s: types.SimpleNamespace(ptr=s._a.ctypes.data if s._a.size else 0, device_id=s._dev))
+
+        def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+            # the fake's memory is host memory: export it as kDLCPU (CuPy: kDLCUDA, this device)
+            kw = {k: v for k, v in dict(max_version=max_version, dl_device=dl_device, copy=copy).items()
+                  if v is not None}
+            return self._a.__dlpack__(**kw)
+
+        def __dlpack_device__(self):
+            return self._a.__dlpack_device__()
 
         def __len__(self):
             return len(self._a)
@@ -498,6 +543,44 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None) 
     def repeat(a, repeats, axis=None):
         return ndarray(np.repeat(unwrap(a, a._dev, "repeat"), repeats, axis=axis), a._dev)
 
+    def _same_device(arrays, what: str) -> int:
+        arrays = list(arrays)
+        for a in arrays:
+            if not isinstance(a, ndarray):
+                raise TypeError(f"{what}: Only cupy arrays can be {what}d, got {type(a).__module__}.{type(a).__name__}")
+        if not arrays:
+            raise ValueError(f"need at least one array to {what}")
+        devs = {a._dev for a in arrays}
+        if len(devs) > 1:
+            raise ValueError(f"{what}: arrays on devices {sorted(devs)}")
+        return devs.pop()
+
+    def stack(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
+        dev = _same_device(tup, "stack")
+        if out is not None:
+            np.stack([a._a for a in tup], axis=axis, out=unwrap(out, dev, "stack"), dtype=dtype, casting=casting)
+            return out
+        return ndarray(np.stack([a._a for a in tup], axis=axis, dtype=dtype, casting=casting), dev)
+
+    def concatenate(tup, axis=0, out=None, *, dtype=None, casting="same_kind"):
+        dev = _same_device(tup, "concatenate")
+        if out is not None:
+            np.concatenate([a._a for a in tup], axis=axis, out=unwrap(out, dev, "concatenate"), dtype=dtype,
+                           casting=casting)
+            return out
+        return ndarray(np.concatenate([a._a for a in tup], axis=axis, dtype=dtype, casting=casting), dev)
+
+    def broadcast_to(array, shape):
+        if not isinstance(array, ndarray):
+            raise TypeError(f"Unsupported type {type(array)}")
+        return ndarray(np.broadcast_to(array._a, shape), array._dev)
+
+    def from_dlpack(array, *, device=None, copy=None):
+        if not hasattr(array, "__dlpack__") or not hasattr(array, "__dlpack_device__"):
+            raise TypeError("from_dlpack: the fake takes objects with __dlpack__ and __dlpack_device__, not capsules")
+        dev = array._dev if isinstance(array, ndarray) else current()
+        return ndarray(np.from_dlpack(array, **({"copy": copy} if copy is not None else {})), dev)
+
     def get_array_module(*args):
         return cp if any(isinstance(a, ndarray) for a in args) else np
 
@@ -549,16 +632,98 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None) 
                   enable_cooperative_groups=False, jitify=False):
         return RawModule(code=code, options=tuple(options)).get_function(name)
 
+    # ---- random ------------------------------------------------------------------------------
+    _UINT64_MAX = 2**64 - 1
+
+    def _float_dtype(dtype) -> np.dtype:
+        dt = np.dtype(dtype)
+        if dt.char not in "fd":
+            raise TypeError(f"cupy.random only supports float32 and float64 (got {dt})")
+        return dt
+
+    class RandomState:
+        """CuPy's cuRAND-backed RandomState, with NumPy's Philox standing in for cuRAND."""
+
+        def __init__(self, seed=None, method=None):
+            self._dev = current()  # the curand generator lives on the device current now
+            self.method = method
+            self.seed(seed)
+
+        def seed(self, seed=None):
+            if seed is None:
+                seed = int.from_bytes(os.urandom(8), "big")
+            elif isinstance(seed, np.ndarray):
+                seed = int(hashlib.md5(seed).hexdigest()[:16], 16)
+            else:
+                arr = np.asarray(seed)
+                if arr.dtype.kind not in "biu":
+                    raise TypeError("Seed must be an integer.")
+                seed = int(arr)
+                if not 0 <= seed <= _UINT64_MAX:
+                    raise ValueError("Seed must be an integer between 0 and 2**64 - 1")
+            self._rk_seed = seed
+            self._gen = np.random.Generator(np.random.Philox(key=seed))
+
+        def _out_device(self) -> int:
+            if current() != self._dev:
+                raise CUDARuntimeError(f"RandomState made on device {self._dev} used with device {current()} "
+                                       "current (its state is available only on the device current at creation)")
+            return self._dev
+
+        def normal(self, loc=0.0, scale=1.0, size=None, dtype=float):
+            dt = _float_dtype(dtype)
+            dev = self._out_device()
+            if isinstance(loc, ndarray) or isinstance(scale, ndarray):
+                raise NotImplementedError("the fake draws with scalar loc and scale only")
+            if size is None:
+                size = np.broadcast_shapes(np.shape(loc), np.shape(scale))
+            z = self._gen.standard_normal(size, dtype=dt)
+            if loc != 0.0 or scale != 1.0:
+                z = (z * dt.type(scale) + dt.type(loc)).astype(dt, copy=False)
+            return ndarray(np.asarray(z, dtype=dt), dev)
+
+        def standard_normal(self, size=None, dtype=float):
+            return self.normal(size=size, dtype=dtype)
+
+        def random_sample(self, size=None, dtype=float):
+            dt = _float_dtype(dtype)
+            dev = self._out_device()
+            return ndarray(np.asarray(self._gen.random(() if size is None else size, dtype=dt)), dev)
+
+        def rand(self, *size, dtype=float):
+            return self.random_sample(size=size, dtype=dtype)
+
+        def randn(self, *size, dtype=float):
+            return self.normal(size=size, dtype=dtype)
+
+    random = types.ModuleType("cupy.random")
+    random.RandomState = RandomState
+
+    runtime = types.ModuleType("cupy.cuda.runtime")
+    runtime.CUDARuntimeError = CUDARuntimeError
+
+    def getDeviceCount() -> int:
+        if device_count < 1:
+            raise CUDARuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+        return device_count
+
+    runtime.getDeviceCount = getDeviceCount
+    runtime.getDevice = current
+    runtime.deviceSynchronize = lambda: None
+
     cuda = types.ModuleType("cupy.cuda")
     cuda.Device = Device
+    cuda.runtime = runtime
     cp.cuda = cuda
+    cp.random = random
     cp.ndarray = ndarray
     cp.RawModule = RawModule
     cp.RawKernel = RawKernel
     for name, fn in dict(array=array, asarray=asarray, ascontiguousarray=ascontiguousarray, empty=empty,
                          zeros=zeros, ones=ones, empty_like=_like(np.empty_like), zeros_like=_like(np.zeros_like),
-                         arange=arange, where=where, clip=clip, repeat=repeat,
-                         get_array_module=get_array_module, asnumpy=asnumpy).items():
+                         arange=arange, where=where, clip=clip, repeat=repeat, stack=stack, concatenate=concatenate,
+                         broadcast_to=broadcast_to, from_dlpack=from_dlpack, get_array_module=get_array_module,
+                         asnumpy=asnumpy).items():
         setattr(cp, name, fn)
     for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
               "uint64", "bool_", "intp", "dtype"):

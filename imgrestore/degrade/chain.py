@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from imgrestore import rng as _rng
+from imgrestore.backend import on_device_of
 from imgrestore.degrade.base import Array, Degradation, Pair, StageContext
 from imgrestore.errors import SpecError, UserError
 
@@ -159,11 +160,14 @@ class Chain:
         if clean.ndim != 4 or clean.shape[0] != len(indices):
             raise ValueError(f"expected an NHWC batch of {len(indices)} images, got shape {tuple(clean.shape)}")
         pair = Pair(input=clean, target=clean, indices=indices, params=[[] for _ in indices])
-        for k, stage in enumerate(self.stages):
-            drawn = [stage.draw(_rng.sample_rng(seed, i, k, _rng.PARAMS)) for i in indices]
-            pair = stage.apply(pair, drawn, StageContext(seed=seed, indices=indices, stage=k))
-            for rec, d in zip(pair.params, drawn):
-                rec.append({"name": stage.name, **d})
+        # CuPy allocates on the current device: make the batch's device current, so what a stage
+        # creates (noise, JPEG results, tables) lies beside the batch, not on GPU 0
+        with on_device_of(clean):
+            for k, stage in enumerate(self.stages):
+                drawn = [stage.draw(_rng.sample_rng(seed, i, k, _rng.PARAMS)) for i in indices]
+                pair = stage.apply(pair, drawn, StageContext(seed=seed, indices=indices, stage=k))
+                for rec, d in zip(pair.params, drawn):
+                    rec.append({"name": stage.name, **d})
         return pair
 
 
