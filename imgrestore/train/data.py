@@ -326,8 +326,8 @@ def probe_chain(chain: Any, channels: int, patch: int, network: str, scale: int 
     what = f"{option} {chain.spec()!r} does not fit network {network}"
     colour = [s.name for s in chain.stages if getattr(s, "colour_only", False)]
     if channels == 1 and colour:
-        raise UserError(f"{option}: {colour[0]!r} simulates colour (RGB subpixels through a Bayer CFA) and network "
-                        f"{network} takes 1 channel; use a colour network (e.g. dmnet, cdncnn-b) or "
+        raise UserError(f"{option}: {colour[0]!r} simulates colour physics (its plugin declares colour_only) and "
+                        f"network {network} takes 1 channel; use a colour network (e.g. dmnet, cdncnn-b) or "
                         "--net-config channels=3 where the network has that setting")
     try:
         with warnings.catch_warnings():

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import torch
 
 from imgrestore.errors import UserError
+from imgrestore.train.log import write_failure
 
 KIND = "train-state"
 
@@ -33,8 +34,6 @@ class CheckpointWriteError(UserError):
 def _write(path: Path, network: str, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
            **meta: Any) -> None:
     from imgrestore.weights.checkpoint import save_checkpoint
-
-    from imgrestore.train.log import write_failure
 
     try:
         save_checkpoint(path, network, config, tensors, **meta)
