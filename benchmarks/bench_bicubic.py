@@ -14,7 +14,7 @@ import argparse
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=2048, help="input side length (default 2048)")
-    ap.add_argument("--repeats", type=int, default=7, help="timed repeats; the median is reported (default 7)")
+    ap.add_argument("--repeats", type=int, default=7, help="least number of timed blocks (adaptive timing); the median per call is reported (default 7)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = ap.parse_args()
 
@@ -27,7 +27,8 @@ def main() -> None:
     machine = machine_name(args.device)
     if args.device == "cpu":
         machine += f", numba {numba.get_num_threads()} threads ({numba.threading_layer()})"
-    print(f"bicubic x4 down, input 1x{args.size}x{args.size}x3 float32, median of {args.repeats}, on {machine}")
+    n = "1" if args.device == "cpu" else "N"  # the GPU rows time N images, N such that the input is >= 1 GiB
+    print(f"bicubic x4 down, input {n}x{args.size}x{args.size}x3 float32, >= {args.repeats} timed blocks, on {machine}")
     print(f"measured copy bandwidth: {copy_bandwidth(args.device) / 1e9:.1f} GB/s")
     print(format_table(rows))
 

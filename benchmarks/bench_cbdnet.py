@@ -22,7 +22,7 @@ SHARED_CRF = Path(__file__).resolve().parents[2] / "shared" / "data" / "crf" / "
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=512, help="image side length (default 512; batch of 8)")
-    ap.add_argument("--repeats", type=int, default=7, help="timed repeats; the median is reported (default 7)")
+    ap.add_argument("--repeats", type=int, default=7, help="least number of timed blocks (adaptive timing); the median per call is reported (default 7)")
     ap.add_argument("--rounds", type=int, default=5, help="alternating Numba/oracle rounds for the speed-up (cpu)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--crf-file", default=None, help="DoRF dorfCurves.txt")
@@ -41,7 +41,7 @@ def main() -> None:
     if args.device == "cpu":
         machine += f", numba {numba.get_num_threads()} threads ({numba.threading_layer()})"
     print(f"cbdnet, input {BATCH}x{args.size}x{args.size}x3 float32, curves {stage.curves.source}, "
-          f"median of {args.repeats}, on {machine}")
+          f">= {args.repeats} timed blocks, on {machine}")
     print(f"measured copy bandwidth: {copy_bandwidth(args.device) / 1e9:.1f} GB/s")
     print(format_table(rows))
     if args.device == "cpu" and args.rounds > 0:

@@ -41,7 +41,7 @@ def synth(spec: str, size: int, count: int, input_dir: str | None) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=256, help="output patch side (default 256; batch of 8)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default 5)")
+    ap.add_argument("--repeats", type=int, default=5, help="least number of timed blocks (adaptive timing); the median per call is reported (default 5)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--spec", default="moire", help="the moire stage spec (default: moire)")
     ap.add_argument("--synth", type=int, default=0, metavar="N", help="time `imgrestore synth` on N pairs instead")
@@ -64,7 +64,7 @@ def main() -> None:
         machine += f", numba {numba.get_num_threads()} threads ({numba.threading_layer()})"
     src = stage.source_size((args.size, args.size))
     print(f"moire, output {BATCH}x{args.size}x{args.size} pairs from {src[0]}x{src[1]} screenshot crops, "
-          f"median of {args.repeats}, on {machine}")
+          f">= {args.repeats} timed blocks, on {machine}")
     print(f"measured copy bandwidth: {copy_bandwidth(args.device) / 1e9:.1f} GB/s")
     print(format_table(rows))
 

@@ -8,10 +8,13 @@ the training loop and logged as ``data_share`` in ``train.csv``), plus a stage-2
     python benchmarks/bench_train.py [--plugin dncnn-s] [--net-config depth=17] [--iters 60]
         [--batch 16] [--patch 40] [--degrade "awgn:sigma=0-55"] [--device cpu|cuda]
 
-Rows: on the fly with 0 workers (synthesis in the training process), with --workers N
-(spawned data-loader processes prefetching whole iterations), and --pairs from an
-``imgrestore synth`` folder written first with the same chain. The first ``--warmup``
-iterations (JIT, worker start-up) are excluded.
+Rows: on the fly with 0 workers (synthesis in the training process: on the device when training
+on a GPU), with --workers N (spawned data-loader processes prefetching whole iterations), and
+--pairs from an ``imgrestore synth`` folder written first with the same chain. The first
+``--warmup`` iterations (JIT, worker start-up) are excluded. The clean sources are what
+``imgrestore synth`` / ``fit`` use without --input: rendered screens for chains that photograph a
+screen (moire), scikit-image's samples otherwise. ``--save FILE`` also writes the JSON (rows with
+it/s, images/s, Mpix/s of patches and the data-wait share) for ``benchmarks/gpu_summary.py``.
 """
 
 from __future__ import annotations
@@ -45,15 +48,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--patch", type=int, default=40)
     ap.add_argument("--degrade", default="awgn:sigma=0-55")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="data-loader processes of the second row (0: no such row)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--stage2-iters", type=int, default=20, help="iterations of the stage-2 row (0: skip it)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--save", default=None, help="also write the JSON result to this file")
+    ap.add_argument("--no-disk", action="store_true", help="skip the --pairs-from-disk row (and writing the pairs)")
     args = ap.parse_args()
 
     from imgrestore.cli.fit import parse_config
     from imgrestore.degrade import Chain
-    from imgrestore.synth import SynthConfig, builtin_sources, synthesize
+    from imgrestore.errors import UserError
+    from imgrestore.synth import SynthConfig, chain_content, synthesize
+    from imgrestore.train.data import load_sources
     from imgrestore.train.stages import FitOptions, fit
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
@@ -73,19 +80,30 @@ def main() -> None:
         fit(FitOptions(out=out, **{**common, **kw}))
         wall = time.perf_counter() - t
         its, share = rate(out, args.warmup)
-        rows.append({"label": label, "it_s": its, "img_s": its * args.batch, "data_share": share, "wall_s": wall})
+        rows.append({"label": label, "it_s": its, "img_s": its * args.batch,
+                     "mpix_s": its * args.batch * args.patch**2 / 1e6, "data_share": share, "wall_s": wall})
 
     from imgrestore.registry import get_registry
 
     spec = get_registry().networks[args.plugin]
     channels = int(net.get("channels", spec.in_channels))
+    chain = Chain.parse(args.degrade)
+    need = chain.source_size((args.patch, args.patch))
+    content = chain_content(chain)
+    try:  # what synth/fit take without --input: screens for moire, photos otherwise (too small: one line)
+        sources = load_sources(None, need, "--degrade", content, seed=0)
+    except UserError as exc:
+        sys.exit(f"bench_train.py: {exc}")
     run("on the fly, 0 workers", degrade=args.degrade, workers=0)
-    run(f"on the fly, {args.workers} worker(s)", degrade=args.degrade, workers=args.workers)
-    t = time.perf_counter()
-    synthesize(SynthConfig(Chain.parse(args.degrade), tmp / "pairs", patch=args.patch, count=args.iters * args.batch,
-                           seed=0, channels=channels, workers=2), builtin_sources(), warn=lambda m: None)
-    synth_s = time.perf_counter() - t
-    run("--pairs from disk, 0 workers", pairs=tmp / "pairs", workers=0, patch=args.patch)
+    if args.workers > 0:
+        run(f"on the fly, {args.workers} worker(s)", degrade=args.degrade, workers=args.workers)
+    synth_s = None
+    if not args.no_disk:
+        t = time.perf_counter()
+        synthesize(SynthConfig(chain, tmp / "pairs", patch=args.patch, count=args.iters * args.batch,
+                               seed=0, channels=channels, workers=2), sources, warn=lambda m: None)
+        synth_s = time.perf_counter() - t
+        run("--pairs from disk, 0 workers", pairs=tmp / "pairs", workers=0, patch=args.patch)
     if args.stage2_iters:
         # stage 2 (surrogates + GAN) from the first run's model: real = the chain applied to the
         # sample images, patch rounded up to a multiple of 16 for the discriminator
@@ -94,9 +112,9 @@ def main() -> None:
         from imgrestore.io import write_image
         from imgrestore.synth import _to_channels
 
-        chain = Chain.parse(args.degrade)
-        for k, src in enumerate(builtin_sources()):
-            img = _to_channels(src.array, channels)[None].astype(np.float32)
+        for k, src in enumerate(sources[:8]):  # photos whole; rendered screens: one window each
+            full = src.array if src.render is None else src.render((0, 0, *need))
+            img = _to_channels(full, channels)[None].astype(np.float32)
             write_image(tmp / "real" / f"{k}.png", chain(img, 9, [k]).input[0].clip(0, 1))
             write_image(tmp / "clean" / f"{k}.png", img[0])
         p2 = -(-args.patch // 16) * 16
@@ -107,16 +125,25 @@ def main() -> None:
                                    "net_config": {}}))
         its, share = rate(out / "stage2", min(args.warmup, args.stage2_iters // 2))
         rows.append({"label": f"stage 2 (G + D, patch {p2})", "it_s": its, "img_s": its * args.batch,
-                     "data_share": share, "wall_s": 0.0})
+                     "mpix_s": its * args.batch * p2**2 / 1e6, "data_share": share, "wall_s": 0.0})
+    result = {"rows": rows, "synth_s": synth_s, "content": content, "args": vars(args)}
+    if args.save:
+        import os
+
+        path = Path(args.save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_name(path.name + ".tmp").write_text(json.dumps(result, indent=1))
+        os.replace(path.with_name(path.name + ".tmp"), path)
     if args.json:
-        print(json.dumps({"rows": rows, "synth_s": synth_s, "args": vars(args)}, indent=1))
+        print(json.dumps(result, indent=1))
         return
     print(f"bench train {args.plugin} {args.net_config or '(paper size)'}  batch {args.batch}  patch {args.patch}  "
           f"{args.degrade}  device {args.device}  ({args.iters} iterations, first {args.warmup} excluded)")
-    print(f"{'data':34s} {'it/s':>8s} {'img/s':>8s} {'data wait':>10s}")
+    print(f"{'data':34s} {'it/s':>8s} {'img/s':>8s} {'Mpix/s':>8s} {'data wait':>10s}")
     for r in rows:
-        print(f"{r['label']:34s} {r['it_s']:8.2f} {r['img_s']:8.1f} {100 * r['data_share']:9.1f}%")
-    print(f"(writing the {args.iters * args.batch} pairs to disk first took {synth_s:.1f} s)", file=sys.stderr)
+        print(f"{r['label']:34s} {r['it_s']:8.3g} {r['img_s']:8.3g} {r['mpix_s']:8.3g} {100 * r['data_share']:9.1f}%")
+    if synth_s is not None:
+        print(f"(writing the {args.iters * args.batch} pairs to disk first took {synth_s:.1f} s)", file=sys.stderr)
 
 
 if __name__ == "__main__":

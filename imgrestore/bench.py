@@ -1,67 +1,131 @@
-"""Timing helpers: medians over repeats, and the machine's copy bandwidth as the yardstick.
+"""Timing helpers: adaptive repeat counts, and the machine's copy bandwidth as the yardstick.
+
+A timing calls the function in blocks of ``n`` calls, ``n`` grown until a block lasts at least
+``min_block_s`` (so a 20 us kernel is timed over ~1000 calls and not quantised to the timer or
+the launch/sync latency), then runs blocks until at least ``min_blocks`` are in and either their
+interquartile range is within 10% of the median or ``max_time`` has passed. Reported per call:
+median, IQR and min over the blocks. CPU blocks use ``time.perf_counter`` (the scheme of
+``timeit.Timer.autorange``; torch.utils.benchmark would do the same but importing torch costs
+~1.5 s and sets torch's thread count, which is noise for NumPy/Numba rows); CUDA blocks are
+timed with CUDA events around the block, one synchronisation per block.
 
 Every timing row carries ``bandwidth_fraction``: bytes the operation must move (input read +
 output written) over the time, divided by this machine's measured copy bandwidth. A memory-bound
-kernel cannot exceed 1; that is the hardware limit it is compared against.
+kernel cannot exceed 1; that is the hardware limit it is compared against. GPU rows use batches
+of at least :data:`GPU_MIN_BYTES` of input (:func:`gpu_batch`), enough to fill the device.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import statistics
 import time
 from typing import Any, Callable
 
 import numpy as np
 
+GPU_MIN_BYTES = 2**30  # GPU rows time inputs of at least 1 GiB
+MAX_TIME = 1.0  # seconds of timing per row (after calibration), unless min_blocks needs more
+MIN_BLOCK_S = 0.02  # a block of calls lasts at least this long
 
-def median_time(fn: Callable[[], Any], repeats: int = 7, warmup: int = 1, sync: Callable[[], None] | None = None) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs."""
+
+def gpu_batch(bytes_per_sample: int, min_bytes: int = GPU_MIN_BYTES) -> int:
+    """The least batch whose input is at least ``min_bytes`` (>= 1)."""
+    return max(1, math.ceil(min_bytes / max(1, bytes_per_sample)))
+
+
+def _adaptive(block: Callable[[int], float], min_blocks: int, max_time: float, min_block_s: float) -> dict[str, Any]:
+    """Per-call statistics of ``block(n)`` (seconds for n calls), n and the block count adaptive."""
+    n = 1
+    t0 = time.perf_counter()
+    while True:
+        t = block(n)
+        if t >= min_block_s or n >= 1 << 20:
+            break
+        n *= min(100, max(2, math.ceil(1.2 * min_block_s / max(t, 1e-9))))
+    times = [t / n]
+    while len(times) < max(1, min_blocks) or (
+            time.perf_counter() - t0 < max_time and (len(times) < 5 or _iqr(times) > 0.1 * statistics.median(times))):
+        times.append(block(n) / n)
+    return {"median_s": statistics.median(times), "iqr_s": _iqr(times), "min_s": min(times), "blocks": len(times),
+            "calls_per_block": n}
+
+
+def _iqr(times: list[float]) -> float:
+    if len(times) < 2:
+        return 0.0
+    q = statistics.quantiles(times, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
+def timed(fn: Callable[[], Any], min_blocks: int = 3, warmup: int = 1, sync: Callable[[], None] | None = None,
+          max_time: float = MAX_TIME, min_block_s: float = MIN_BLOCK_S) -> dict[str, Any]:
+    """Adaptive wall-clock timing of ``fn()`` (``sync`` after each block, e.g. a device sync):
+    ``{"median_s", "iqr_s", "min_s", "blocks", "calls_per_block"}``, seconds per call."""
     for _ in range(warmup):
         fn()
     if sync:
         sync()
-    times = []
-    for _ in range(max(1, repeats)):
+
+    def block(n: int) -> float:
         t0 = time.perf_counter()
-        fn()
+        for _ in range(n):
+            fn()
         if sync:
             sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        return time.perf_counter() - t0
+
+    return _adaptive(block, min_blocks, max_time, min_block_s)
+
+
+def cuda_timed(fn: Callable[[], Any], min_blocks: int = 3, warmup: int = 2, max_time: float = MAX_TIME,
+               min_block_s: float = MIN_BLOCK_S) -> dict[str, Any]:
+    """:func:`timed` for work queued on the current CUDA stream, measured with CUDA events."""
+    import cupy
+
+    for _ in range(warmup):
+        fn()
+    cupy.cuda.runtime.deviceSynchronize()
+
+    def block(n: int) -> float:
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        for _ in range(n):
+            fn()
+        end.record()
+        end.synchronize()
+        return cupy.cuda.get_elapsed_time(start, end) / 1e3
+
+    return _adaptive(block, min_blocks, max_time, min_block_s)
+
+
+def median_time(fn: Callable[[], Any], repeats: int = 7, warmup: int = 1, sync: Callable[[], None] | None = None) -> float:
+    """Median seconds per ``fn()`` (:func:`timed`, at least ``repeats`` blocks)."""
+    return timed(fn, min_blocks=repeats, warmup=warmup, sync=sync)["median_s"]
 
 
 def cuda_median_time(fn: Callable[[], Any], repeats: int = 7) -> float:
-    """Median seconds of ``fn`` on the current CUDA stream, timed with CUDA events after two warm-ups."""
-    import cupy
-
-    for _ in range(2):
-        fn()
-    cupy.cuda.runtime.deviceSynchronize()
-    times = []
-    for _ in range(max(1, repeats)):
-        start, end = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)
-    return statistics.median(times)
+    """Median seconds per ``fn()`` on the current CUDA stream (:func:`cuda_timed`)."""
+    return cuda_timed(fn, min_blocks=repeats)["median_s"]
 
 
 @functools.cache
 def copy_bandwidth(device: str = "cpu", nbytes: int = 256 * 2**20) -> float:
-    """Measured copy bandwidth in bytes/s (read + write counted) of a large array copy."""
+    """Measured copy bandwidth in bytes/s (read + write counted) of a large array copy
+    (:data:`GPU_MIN_BYTES` on a GPU, like the rows compared with it; median of the blocks)."""
     if device == "cuda":
         import cupy
 
+        nbytes = max(nbytes, GPU_MIN_BYTES)
         a = cupy.ones(nbytes // 4, dtype=cupy.float32)
         b = cupy.empty_like(a)
-        t = median_time(lambda: cupy.copyto(b, a), repeats=9, warmup=2, sync=cupy.cuda.runtime.deviceSynchronize)
+        t = cuda_timed(lambda: cupy.copyto(b, a), min_blocks=9)["median_s"]
+        del a, b
     else:
         a = np.ones(nbytes // 4, dtype=np.float32)
         b = np.empty_like(a)
-        t = median_time(lambda: np.copyto(b, a), repeats=9, warmup=2)
+        t = timed(lambda: np.copyto(b, a), min_blocks=9, warmup=2)["median_s"]
     return 2 * nbytes / t
 
 
@@ -83,22 +147,32 @@ def machine_name(device: str = "cpu") -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
-def row(impl: str, device: str, seconds: float, in_pixels: int, bytes_moved: int) -> dict[str, Any]:
-    """One benchmark table row: median time, input megapixels/s, fraction of copy bandwidth."""
+def row(impl: str, device: str, t: float | dict[str, Any], in_pixels: int, bytes_moved: int) -> dict[str, Any]:
+    """One benchmark table row: median time, input megapixels/s, fraction of copy bandwidth.
+
+    ``t`` is seconds, or a :func:`timed` / :func:`cuda_timed` result (its IQR, min and block
+    counts are kept in the row)."""
+    stats = t if isinstance(t, dict) else {"median_s": float(t)}
+    seconds = stats["median_s"]
     return {
         "impl": impl,
         "device": device,
-        "median_s": seconds,
+        **stats,
         "mpix_per_s": in_pixels / seconds / 1e6,
         "bandwidth_fraction": bytes_moved / seconds / copy_bandwidth(device),
+        "bytes_moved": int(bytes_moved),
+        "pixels": int(in_pixels),
     }
 
 
 def bench_degradation(stage, device: str = "cpu", size: int = 512, repeats: int = 5, batch: int = 8) -> list[dict[str, Any]]:
-    """Time one degradation stage on a random ``batch x size x size x 3`` float32 batch."""
+    """Time one degradation stage on a random ``batch x size x size x 3`` float32 batch (on the
+    GPU, batches of at least :data:`GPU_MIN_BYTES`)."""
     from imgrestore.backend import xp_for
     from imgrestore.degrade import Chain
 
+    if device == "cuda":
+        batch = max(batch, gpu_batch(size * size * 3 * 4))
     xp = xp_for(device)  # type: ignore[arg-type]
     x = xp.asarray(np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32))
     chain = Chain([stage])
@@ -108,17 +182,19 @@ def bench_degradation(stage, device: str = "cpu", size: int = 512, repeats: int 
 
         sync = cupy.cuda.runtime.deviceSynchronize
     out = chain(x, 0, range(batch))
-    t = median_time(lambda: chain(x, 0, range(batch)), repeats=repeats, sync=sync)
-    return [row(f"imgrestore {stage.name}", device, t, batch * size * size, x.nbytes + out.input.nbytes)]
+    t = timed(lambda: chain(x, 0, range(batch)), min_blocks=repeats, sync=sync)
+    return [row(f"imgrestore {stage.name} (stage, batch {batch})", device, t, batch * size * size,
+                x.nbytes + out.input.nbytes)]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table of benchmark rows."""
-    head = f"{'implementation':<34} {'device':<6} {'median ms':>10} {'Mpix/s':>9} {'of copy BW':>10}"
+    """A plain-text table of benchmark rows (median per call, IQR as a share of it)."""
+    head = f"{'implementation':<40} {'device':<6} {'median ms':>10} {'IQR':>6} {'Mpix/s':>9} {'of copy BW':>10}"
     lines = [head, "-" * len(head)]
     for r in rows:
+        iqr = f"{100 * r['iqr_s'] / r['median_s']:>5.1f}%" if "iqr_s" in r else f"{'':>6}"
         lines.append(
-            f"{r['impl']:<34} {r['device']:<6} {r['median_s'] * 1e3:>10.2f} {r['mpix_per_s']:>9.1f} "
+            f"{r['impl']:<40} {r['device']:<6} {r['median_s'] * 1e3:>10.3f} {iqr} {r['mpix_per_s']:>9.1f} "
             f"{r['bandwidth_fraction'] * 100:>9.1f}%"
         )
     return "\n".join(lines)

@@ -8,10 +8,13 @@ network's receptive-field radius (17 px for DnCNN-17), every kept pixel saw exac
 context it sees untiled, so the tiled result equals the untiled one to float rounding and has
 no seams. Networks with global statistics (AINDNet's instance norm) are not tile-exact: give
 them a tile larger than the image. Memory is bounded by one window's activations.
+With CUDA graphs (default on CUDA) or ``--compile`` all windows of an image get one shape, and
+each shape is replayed through one captured graph (docs/inference.md).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,6 +46,63 @@ def torch_device(device: str) -> str:
     return device
 
 
+# torch.compile modes. CUDA: Inductor benchmarks its Triton templates against cuDNN/cuBLAS for
+# each conv/GEMM shape (paid once per fixed tile shape) and leaves CUDA graphs to our
+# GraphRunner, which owns the tile buffers ("reduce-overhead" would capture a second layer of
+# graphs whose outputs the next call overwrites). CPU: the default mode; the convs stay oneDNN
+# calls either way, and max-autotune's extra compile time buys nothing there.
+# $IMGRESTORE_COMPILE_MODE overrides both (e.g. "default" when a GPU session has little time to autotune).
+COMPILE_MODES = {"cuda": "max-autotune-no-cudagraphs", "cpu": "default"}
+
+
+def compile_mode(device: str) -> str:
+    """The torch.compile mode used on `device` (COMPILE_MODES, or $IMGRESTORE_COMPILE_MODE)."""
+    import os
+
+    mode = os.environ.get("IMGRESTORE_COMPILE_MODE") or COMPILE_MODES.get(device, "default")
+    known = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+    if mode not in known:
+        raise UserError(f"$IMGRESTORE_COMPILE_MODE {mode!r}: expected one of {', '.join(known)}")
+    return mode
+
+
+@functools.cache
+def _compile_probe(device: str) -> str | None:
+    import torch
+
+    try:
+        fn = torch.compile(lambda t: torch.relu(t) * 2 + 1, dynamic=False)
+        t = torch.arange(-2.0, 6.0, device=device)
+        ok = torch.equal(fn(t).cpu(), torch.relu(t.cpu()) * 2 + 1)
+    except Exception as exc:  # any failure of the compiler stack (no C compiler, no Triton, ...)
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        return f"{type(exc).__name__}: {first}"
+    return None if ok else "the compiled probe gave a wrong result"
+
+
+def check_compile(device: str) -> None:
+    """Raise a one-line UserError naming --compile when torch cannot compile on `device` here,
+    found by compiling and running a tiny function (cached per process), before any real work."""
+    import torch
+
+    compile_mode(device)  # a bad $IMGRESTORE_COMPILE_MODE is an error before any work too
+    why = _compile_probe(device)
+    if why is not None:
+        raise UserError(f"--compile: torch {torch.__version__} cannot compile on {device} here ({why}); "
+                        "run without --compile")
+
+
+def check_cuda_graphs(cuda_graphs: bool | None, device: str) -> bool:
+    """Whether to use CUDA graphs: None means on exactly when `device` is CUDA; asking for them
+    on another device is a one-line UserError naming --cuda-graphs."""
+    if cuda_graphs is None:
+        return device == "cuda"
+    if cuda_graphs and device != "cuda":
+        raise UserError(f"--cuda-graphs: CUDA graphs need a CUDA GPU, this run is on {device}; "
+                        "drop the option or use --device cuda")
+    return bool(cuda_graphs)
+
+
 def adapt_channels(img: np.ndarray, channels: int, what: str, network: str) -> np.ndarray:
     """`img` (H,W,C) with the network's channel count: colour into a gray network becomes its
     BT.601 luma (0.299 R + 0.587 G + 0.114 B), gray into a colour network is repeated; both
@@ -70,45 +130,76 @@ class Tile:
     window: tuple[int, int, int, int]
 
 
-def tile_grid(h: int, w: int, tile: int | None, overlap: int, multiple: int = 1) -> list[Tile]:
-    """Tiles covering an h x w image (h, w multiples of `multiple`); `tile` None = one tile."""
+def tile_grid(h: int, w: int, tile: int | None, overlap: int, multiple: int = 1, uniform: bool = False) -> list[Tile]:
+    """Tiles covering an h x w image (h, w multiples of `multiple`); `tile` None = one tile.
+
+    With `uniform`, every window has the same shape, min(tile + 2 overlap, side) per axis: a
+    window that would be cut by the image border is shifted inward instead, so it still ends on
+    the border (where the untiled network sees the same zero padding) and reads more context
+    on the inner side, which keeps tiles exact. One shape lets one CUDA graph / one compiled
+    kernel set serve all tiles of an image."""
     if not tile or (tile >= h and tile >= w):
         return [Tile((0, h, 0, w), (0, h, 0, w))]
     m = max(1, multiple)
     tile = max(m, tile - tile % m)
     overlap = -(-overlap // m) * m
+    span = tile + 2 * overlap
+
+    def window(c0: int, c1: int, side: int) -> tuple[int, int]:
+        a, b = max(0, c0 - overlap), min(side, c1 + overlap)
+        if uniform:
+            if side <= span:
+                return 0, side
+            a = min(a, side - span)  # shift inward from the far border,
+            a = max(0, a)
+            return a, a + span  # ... or extend inward from the near one
+        return a, b
+
     tiles = []
     for y0 in range(0, h, tile):
         y1 = min(h, y0 + tile)
+        wy = window(y0, y1, h)
         for x0 in range(0, w, tile):
             x1 = min(w, x0 + tile)
-            tiles.append(Tile((y0, y1, x0, x1), (max(0, y0 - overlap), min(h, y1 + overlap),
-                                                 max(0, x0 - overlap), min(w, x1 + overlap))))
+            tiles.append(Tile((y0, y1, x0, x1), wy + window(x0, x1, w)))
     return tiles
 
 
 class Restorer:
-    """A network made ready for inference, applied to float32 H,W,C images in [0, 1]."""
+    """A network made ready for inference, applied to float32 H,W,C images in [0, 1].
+
+    ``compile`` wraps the network in torch.compile (:data:`COMPILE_MODES`, static shapes);
+    ``cuda_graphs`` (None: on when the device is CUDA) replays each window shape through a
+    captured CUDA graph (:class:`imgrestore.tilegraphs.GraphRunner`). Either makes all windows
+    of an image one shape (:func:`tile_grid` ``uniform``), so one graph / one compiled variant
+    serves every tile. ``cpu_bf16`` lets bf16 run on a CPU (benchmarks only)."""
 
     def __init__(self, model: Any, spec: Any, device: str = "cpu", precision: str = "fp32", tile: int | None = 512,
                  overlap: int = 32, ensemble: bool = False, fold: bool = True, channels_last: bool = True,
-                 compile: bool = False) -> None:
+                 compile: bool = False, cuda_graphs: bool | None = None, cpu_bf16: bool = False) -> None:
         import torch
 
         from imgrestore.nets.util import fold_bn
 
         if precision not in PRECISIONS:
             raise UserError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-        if precision != "fp32" and device != "cuda":
+        if precision != "fp32" and device != "cuda" and not (cpu_bf16 and precision == "bf16"):
             raise UserError(f"--precision {precision}: half precision runs on a CUDA GPU only; use fp32 on {device}")
         if tile is not None and tile < 1 or overlap < 0:
             raise UserError(f"--tile {tile} / --overlap {overlap}: expected tile >= 1 and overlap >= 0")
+        self.cuda_graphs = check_cuda_graphs(cuda_graphs, device)
+        if compile:
+            check_compile(device)
+            mode = compile_mode(device)
         self.spec = spec
         self.device = device
         self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         self.tile, self.overlap, self.ensemble = tile, overlap, ensemble
         self.multiple = max(1, int(getattr(spec, "size_multiple", 1) or 1))
         self.scale = max(1, int(getattr(spec, "scale", 1) or 1))
+        self.uniform = bool(compile or self.cuda_graphs)
+        if device == "cuda":  # tiles have few fixed shapes: let cuDNN time its conv algorithms once per shape
+            torch.backends.cudnn.benchmark = True
         model = model.eval()
         if fold:
             model = fold_bn(model)
@@ -116,7 +207,12 @@ class Restorer:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        self.model = torch.compile(model) if compile else model
+        self.model = torch.compile(model, mode=mode, dynamic=False) if compile else model
+        self.graphs = None
+        if self.cuda_graphs:
+            from imgrestore.tilegraphs import GraphRunner
+
+            self.graphs = GraphRunner(self._run, device, self.dtype)
 
     # -- one window ------------------------------------------------------------------------------
     def _net(self, x: Any) -> Any:
@@ -142,11 +238,24 @@ class Restorer:
                 acc = y if acc is None else acc + y
         return acc / 8.0
 
+    def window(self, x: Any) -> Any:
+        """The network (with the ensemble) on one NCHW window given on any device/dtype: through
+        the window shape's CUDA graph when graphs are on, else directly; a tensor of its own."""
+        if self.graphs is not None:
+            try:
+                return self.graphs(x)
+            except RuntimeError as exc:  # a network whose forward cannot be captured (host syncs)
+                self.graphs = None
+                first = (str(exc).strip().splitlines() or [""])[0][:160]
+                warnings.warn(f"--cuda-graphs: capturing {self.spec.name} failed ({first}); running without graphs",
+                              RestoreWarning, stacklevel=2)
+        return self._run(x.to(device=self.device, dtype=self.dtype))
+
     # -- whole images ----------------------------------------------------------------------------
     def tiles(self, h: int, w: int) -> list[Tile]:
         """The tiles an h x w input is split into (after padding to the size multiple)."""
         m = self.multiple
-        return tile_grid(-(-h // m) * m, -(-w // m) * m, self.tile, self.overlap, m)
+        return tile_grid(-(-h // m) * m, -(-w // m) * m, self.tile, self.overlap, m, self.uniform)
 
     def __call__(self, img: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Restore one float32 H,W,C image (channels already the network's); returns float32
@@ -164,11 +273,10 @@ class Restorer:
         H, W = h + ph, w + pw
         out: np.ndarray | None = None
         with torch.inference_mode():
-            for t in tile_grid(H, W, self.tile, self.overlap, m):
+            for t in tile_grid(H, W, self.tile, self.overlap, m, self.uniform):
                 wy0, wy1, wx0, wx1 = t.window
                 cy0, cy1, cx0, cx1 = t.core
-                win = x[:, :, wy0:wy1, wx0:wx1].to(device=self.device, dtype=self.dtype)
-                y = self._run(win)
+                y = self.window(x[:, :, wy0:wy1, wx0:wx1])
                 y = y[0, :, (cy0 - wy0) * s:(cy1 - wy0) * s, (cx0 - wx0) * s:(cx1 - wx0) * s]
                 y = y.float().permute(1, 2, 0).cpu().numpy()
                 if out is None:

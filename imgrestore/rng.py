@@ -28,18 +28,17 @@ def sample_rng(seed: int, index: int, stage: int = 0, purpose: int = PARAMS) -> 
 
 
 def sample_seed64(seed: int, index: int, stage: int = 0, purpose: int = NOISE) -> int:
-    """A 64-bit integer seed for a GPU generator owned by one sample."""
+    """A 64-bit integer owned by one sample: the key of its counter-based (Philox) noise."""
     return int(sample_seed_sequence(seed, index, stage, purpose).generate_state(1, np.uint64)[0])
 
 
-def normal_field(xp, shape: tuple[int, ...], seed: int, index: int, stage: int):
-    """Standard-normal float32 noise of `shape` for one sample, on the backend `xp`.
+def sample_keys(seed: int, indices, stage: int) -> np.ndarray:
+    """The Philox keys (N, 2) uint32 of the noise streams of samples ``indices`` of one stage.
 
-    CPU and GPU use different generators (PCG64 vs cuRAND), so they agree in distribution,
-    not value by value; each is reproducible on its own backend.
+    Key of sample ``i``: the low and high halves of :func:`sample_seed64` ``(seed, i, stage,
+    NOISE)``. The noise kernels (``kernels/noise*``, ``camera*``, ``moire*``) draw every normal
+    from Philox4x32-10 under this key, so a field depends on (seed, index, stage) only and is the
+    same on every backend.
     """
-    if xp.__name__ == "cupy":
-        # a numpy uint64 seed: CuPy 13.0-13.2 under NumPy 2 refuse Python ints (cupy#8392)
-        rs = xp.random.RandomState(seed=np.uint64(sample_seed64(seed, index, stage, NOISE)))
-        return rs.standard_normal(shape, dtype=xp.float32)
-    return sample_rng(seed, index, stage, NOISE).standard_normal(shape, dtype=np.float32)
+    k = np.array([sample_seed64(seed, int(i), stage, NOISE) for i in indices], dtype=np.uint64).reshape(-1)
+    return np.stack([k & np.uint64(0xFFFFFFFF), k >> np.uint64(32)], axis=-1).astype(np.uint32)

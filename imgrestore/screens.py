@@ -738,6 +738,15 @@ def render_screen(seed: int, index: int, height: int, width: int,
     ``box=(y, x, h, w)`` only that window of the screen is drawn and returned (h, w, 3); it
     equals ``render_screen(seed, index, height, width)[y:y+h, x:x+w]`` and costs less.
     """
+    out = render_screen_u8(seed, index, height, width, box).astype(np.float32)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+def render_screen_u8(seed: int, index: int, height: int, width: int,
+                     box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """:func:`render_screen` as the screen's own 8-bit pixels (uint8 H,W,3): what a source pool holds
+    (``render_screen`` is exactly this times ``float32(1/255)``)."""
     from PIL import Image, ImageDraw
 
     if height < 1 or width < 1:
@@ -747,6 +756,4 @@ def render_screen(seed: int, index: int, height: int, width: int,
         raise ValueError(f"box {box}: expected (y, x, h, w) inside the {height}x{width} screen")
     img = Image.new("RGB", (w, h), (0, 0, 0))
     _draw_items(screen_layout(seed, index, height, width), img, ImageDraw.Draw(img), x, y)
-    out = np.asarray(img, dtype=np.float32)
-    out *= np.float32(1.0 / 255.0)
-    return out
+    return np.asarray(img, dtype=np.uint8)

@@ -13,6 +13,10 @@ Sample ``i`` depends only on (seed, i): its source image, crop and every drawn p
 resumed, re-batched or sharded run writes exactly the same files. Shard ``I`` of ``N`` owns the
 indices with ``i % N == I``. Files are written to a temporary name and renamed, and a sample is
 journaled only after both of its files exist, so a kill never leaves a half-written pair behind.
+
+With ``pool`` (``--pool N``; 256 by default on the GPU) rendered screens are held whole in a
+:class:`imgrestore.sources_pool.SourcePool` where the chain runs and a batch's crops are one gather;
+photos are held that way on the GPU too. See docs/sources.md.
 """
 
 from __future__ import annotations
@@ -94,12 +98,18 @@ class ScreenWindow:
 
         return render_screen(self.seed, self.index, self.height, self.width, box=box)
 
+    def u8(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The same window as the screen's 8-bit pixels (what a source pool stores)."""
+        from imgrestore.screens import render_screen_u8
+
+        return render_screen_u8(self.seed, self.index, self.height, self.width, box=box)
+
 
 def scan_sources(folder: Path, need_hw: tuple[int, int], warn: Callable[[str], None]) -> list[Source]:
     """Image files of `folder` usable for crops of `need_hw`; others are reported and skipped."""
     from imgrestore.io import image_shape, list_images
 
-    out = []
+    out, small = [], []
     for path in list_images(folder):
         try:
             h, w, _ = image_shape(path)
@@ -108,10 +118,16 @@ def scan_sources(folder: Path, need_hw: tuple[int, int], warn: Callable[[str], N
             continue
         if h < need_hw[0] or w < need_hw[1]:
             warn(f"imgrestore: {path}: {h}x{w} is smaller than the {need_hw[0]}x{need_hw[1]} crop needed; skipped")
+            small.append((min(h - need_hw[0], w - need_hw[1]), h * w, path.relative_to(folder).as_posix(), h, w))
             continue
         out.append(Source(path.relative_to(folder).as_posix(), (h, w), path=path))
     if not out:
-        raise UserError(f"--input {folder}: no usable images (all unreadable or smaller than {need_hw[0]}x{need_hw[1]})")
+        largest = ""
+        if small:
+            _, _, name, h, w = max(small)
+            largest = f"; largest: {name}, {h}x{w}"
+        raise UserError(f"--input {folder}: no usable images (all unreadable or smaller than {need_hw[0]}x{need_hw[1]}"
+                        f"{largest})")
     return out
 
 
@@ -158,6 +174,7 @@ class SynthConfig:
     batch: int = 16
     save_side: bool = False
     workers: int = 4
+    pool: int | None = None  # rendered screens held whole where the chain runs (None: windows per crop)
 
     def fingerprint(self, sources: list[Source]) -> dict[str, Any]:
         names = "\n".join(f"{s.name}:{s.hw[0]}x{s.hw[1]}" for s in sources)
@@ -168,10 +185,14 @@ class SynthConfig:
             "bits": self.bits,
             "channels": self.channels,
             "save_side": self.save_side,
+            # a pool of N screens draws from screens 0..N-1 (the per-crop path from 1,024): never mix them
+            "pool": self.pool,
             "sources": hashlib.sha256(names.encode()).hexdigest()[:16],
             "n_sources": len(sources),
-            # CPU and GPU noise generators differ (awgn): one folder is made on one backend
-            "device": self.device,
+            # a chain whose stages all give the same bits on CPU and GPU may mix backends in one
+            # folder; any other is made on one backend (float kernels that agree to ~1 ulp can
+            # still round a saved 8-bit value differently)
+            "device": "any" if all(getattr(s, "same_on_every_backend", False) for s in self.chain.stages) else self.device,
         }
 
 
@@ -271,9 +292,25 @@ def synthesize(
     """Write this shard's pairs of the run `cfg`, skipping those an earlier run finished."""
     from imgrestore.backend import to_numpy, xp_for
     from imgrestore.io import write_image
+    from imgrestore.sources_pool import SourcePool, check_pool_size, require_large_enough
 
     if cfg.count < 1:
         raise UserError(f"--count {cfg.count}: expected a positive number of pairs")
+    check_pool_size(cfg.pool)
+    rendered = bool(sources) and all(s.render is not None for s in sources)
+    if cfg.pool is not None:
+        if not rendered:
+            raise UserError(f"--pool {cfg.pool}: sets how many rendered screens a run holds; image files and "
+                            "built-in photos are always held whole once (drop --pool)")
+        sources = sources[:cfg.pool]
+    src_hw = cfg.chain.source_size((cfg.patch, cfg.patch))
+    require_large_enough(sources, src_hw, "--input" if sources and sources[0].path is not None else "sources")
+    xp = xp_for(cfg.device)  # type: ignore[arg-type]
+    # sources held whole where the chain runs: a screen pool (--pool), or every photo on the GPU. Made (and
+    # checked against free memory) before anything is written; screens are rendered once the todo list is known
+    spool = None
+    if cfg.pool is not None or (cfg.device == "cuda" and not rendered):
+        spool = SourcePool(sources, cfg.channels, xp, src_hw, "--pool" if rendered else "--input", warn=warn)
     out = cfg.out
     prepare_out(out)
     state = out / STATE_DIR
@@ -303,18 +340,34 @@ def synthesize(
     todo = [i for i in range(shard_i, cfg.count, shard_n) if i not in entries]
     result = SynthResult(resumed=len(entries))
 
-    xp = xp_for(cfg.device)  # type: ignore[arg-type]
-    src_hw = cfg.chain.source_size((cfg.patch, cfg.patch))
     images = _ImageCache(sources, cfg.channels)
+    if spool is not None and todo:
+        result.skipped.extend(sources[k].name for k in sorted(spool.bad))
+        spool.fill(spool.keys_for(cfg.seed, todo) if rendered else ())
     bad_sources: set[int] = set()
     batches = [todo[k : k + cfg.batch] for k in range(0, len(todo), cfg.batch)]
     total, done = len(todo) + len(entries), len(entries)
     if progress:
         progress(done, total)
 
-    def gather(batch: list[int]) -> tuple[list[np.ndarray], list[dict], list[int]]:
-        """Clean crops of `batch` (read or rendered), their manifest fields and indices."""
-        crops, metas, idx = [], [], []
+    # Crops are written straight into one of three reused batch buffers (batch b into ring[b % 3]):
+    # no fresh 77 MB np.stack per batch of 16 at --patch 256. Three, because while batch b is
+    # degraded, b + 1 is being filled and b - 1's PNGs (a target may be the clean crop itself) may
+    # still be encoding; those are waited for before b + 2 reuses b - 1's buffer.
+    ring: list[np.ndarray | None] = [None, None, None]
+    # A first stage that says which window of each crop it reads (``read_boxes``: moire) gets only
+    # that window rendered; on the CPU only, where the Numba path provably reads nothing else
+    read_boxes = getattr(cfg.chain.stages[0], "read_boxes", None) if cfg.device == "cpu" else None
+
+    def gather(b: int) -> tuple[Any, list[dict], list[int]]:
+        """Clean crops of batch `b` (read or rendered), their manifest fields and indices."""
+        batch = batches[b]
+        if spool is not None:
+            return spool.gather(cfg.seed, batch, src_hw)  # type: ignore[return-value]
+        buf = ring[b % 3]
+        if buf is None or buf.shape[0] < len(batch):
+            buf = ring[b % 3] = np.empty((len(batch), *src_hw, cfg.channels), np.float32)
+        metas, idx = [], []
         for i in batch:
             k = source_order(cfg.seed, i, len(sources))
             if k in bad_sources:
@@ -333,15 +386,30 @@ def synthesize(
                 full_hw = src.hw
             r = _rng.sample_rng(cfg.seed, i, CROP_STAGE, _rng.CROP)
             h, w = src_hw
+            if full_hw[0] < h or full_hw[1] < w:
+                raise UserError(f"source {src.name}: {full_hw[0]}x{full_hw[1]} is smaller than the {h}x{w} crop needed")
             y = int(r.integers(0, full_hw[0] - h + 1))
             x = int(r.integers(0, full_hw[1] - w + 1))
+            slot = buf[len(idx)]
+            u8 = getattr(src.render, "u8", None)
             if src.render is None:
-                crops.append(img[y : y + h, x : x + w])
+                slot[...] = img[y : y + h, x : x + w]
+            elif u8 is not None and cfg.channels == 3 and read_boxes is not None:
+                # only the window the first stage reads (moire on the CPU: ~6% of the crop, 1/3 of
+                # the render time); zeros elsewhere, which that stage never reads
+                d = cfg.chain.stages[0].draw(_rng.sample_rng(cfg.seed, i, 0, _rng.PARAMS))  # as Chain does
+                y0, y1, x0, x1 = (int(v) for v in read_boxes([d], (h, w))[0])
+                slot[...] = 0.0
+                if y1 > y0 and x1 > x0:
+                    np.multiply(u8((y + y0, x + x0, y1 - y0, x1 - x0)), np.float32(1.0 / 255.0), out=slot[y0:y1, x0:x1])
+            elif u8 is not None and cfg.channels == 3:
+                # render_screen's own float32(k) * float32(1/255), written in place (same bits)
+                np.multiply(u8((y, x, h, w)), np.float32(1.0 / 255.0), out=slot)
             else:
-                crops.append(_to_channels(src.render((y, x, h, w)), cfg.channels))
+                slot[...] = _to_channels(src.render((y, x, h, w)), cfg.channels)
             metas.append({"source": sources[k].name, "crop": [y, x, h, w]})
             idx.append(i)
-        return crops, metas, idx
+        return buf[: len(idx)], metas, idx
 
     def commit(jobs: list, lines: list[str], n: int) -> None:
         """Record a batch in the journal once its files are in place."""
@@ -364,13 +432,13 @@ def synthesize(
     with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool, ThreadPoolExecutor(max_workers=1) as ahead, \
             open(journal, "a", encoding="utf-8") as jf:
         pending: tuple[list, list[str], int] | None = None
-        nxt = ahead.submit(gather, batches[0]) if batches else None
+        nxt = ahead.submit(gather, 0) if batches else None
         for b, batch in enumerate(batches):
             crops, metas, idx = nxt.result()
-            nxt = ahead.submit(gather, batches[b + 1]) if b + 1 < len(batches) else None
+            nxt = ahead.submit(gather, b + 1) if b + 1 < len(batches) else None
             jobs, lines = [], []
             if idx:
-                clean = xp.asarray(np.stack(crops), dtype=xp.float32)
+                clean = crops if spool is not None else xp.asarray(crops, dtype=xp.float32)
                 pair = cfg.chain(clean, cfg.seed, idx)
                 inp, tgt = to_numpy(pair.input), to_numpy(pair.target)
                 side = {k: to_numpy(v) for k, v in pair.side.items()} if cfg.save_side else {}

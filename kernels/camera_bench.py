@@ -17,14 +17,14 @@ import numpy as np
 BATCH = 8
 
 
-def _setup(stage, size: int):
+def _setup(stage, size: int, batch: int = BATCH):
     from imgrestore.degrade import Chain
     from imgrestore.kernels.camera import CameraParams
 
-    x = np.random.default_rng(0).random((BATCH, size, size, 3), dtype=np.float32)
+    x = np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32)
     chain = Chain([stage])
-    drawn = [chain.draw(0, i)[0] for i in range(BATCH)]
-    params = CameraParams.from_drawn(drawn, 0, range(BATCH), 0)
+    drawn = [chain.draw(0, i)[0] for i in range(batch)]
+    params = CameraParams.from_drawn(drawn, 0, range(batch), 0)
     kw = dict(model=stage.settings.values["noise"].value, clip=stage.settings.values["clip"].value,
               demosaic=stage.settings.values["demosaic"].value)
     return x, chain, params, kw
@@ -78,12 +78,15 @@ def speedup(stage, size: int = 512, rounds: int = 5, per_round: int = 5) -> dict
 
 def bench_cbdnet(stage, size: int = 512, repeats: int = 7, device: str = "cpu") -> list[dict[str, Any]]:
     """Rows ``{"impl", "device", "median_s", "mpix_per_s", "bandwidth_fraction"}``, ours first."""
-    from imgrestore.bench import cuda_median_time, median_time, row
+    from imgrestore.bench import cuda_timed, row, timed
     from imgrestore.kernels.camera import camera_batch, demosaic
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"bench_cbdnet: device must be 'cpu' or 'cuda', got {device!r}")
-    x, chain, params, kw = _setup(stage, size)
+    from imgrestore.bench import gpu_batch
+
+    # GPU rows fill the device: at least 1 GiB of input
+    x, chain, params, kw = _setup(stage, size, gpu_batch(size * size * 12) if device == "cuda" else BATCH)
     px = x.shape[0] * size * size
     nbytes = 3 * x.nbytes  # input read, output + sigma map written
     raw = np.ascontiguousarray(x[..., 1])
@@ -94,24 +97,24 @@ def bench_cbdnet(stage, size: int = 512, repeats: int = 7, device: str = "cpu") 
 
         xd, rawd = cupy.asarray(x), cupy.asarray(raw)
         rows.append(row("imgrestore cuda, steps 1-5", "cuda",
-                        cuda_median_time(lambda: camera_batch(xd, stage.curves, params, **kw), repeats), px, nbytes))
+                        cuda_timed(lambda: camera_batch(xd, stage.curves, params, **kw), repeats), px, nbytes))
         rows.append(row("imgrestore cuda demosaic (step 4)", "cuda",
-                        cuda_median_time(lambda: demosaic(rawd, "RGGB", kw["demosaic"]), repeats), px, raw_bytes))
+                        cuda_timed(lambda: demosaic(rawd, "RGGB", kw["demosaic"]), repeats), px, raw_bytes))
         rows.append(row("imgrestore cuda + host JPEG (stage)", "cuda",
-                        median_time(lambda: chain(xd, 0, range(BATCH)), max(1, min(repeats, 3)),
+                        timed(lambda: chain(xd, 0, range(len(x))), max(1, min(repeats, 3)),
                                     sync=cupy.cuda.runtime.deviceSynchronize), px, nbytes))
         return rows
     rows.append(row("imgrestore numba, steps 1-5", "cpu",
-                    median_time(lambda: camera_batch(x, stage.curves, params, **kw), repeats), px, nbytes))
+                    timed(lambda: camera_batch(x, stage.curves, params, **kw), repeats), px, nbytes))
     few = max(1, min(repeats, 3))
-    rows.append(row("numpy oracle, steps 1-5", "cpu", median_time(lambda: _oracle(x, stage.curves, params, kw), few),
+    rows.append(row("numpy oracle, steps 1-5", "cpu", timed(lambda: _oracle(x, stage.curves, params, kw), few),
                     px, nbytes))
     rows.append(row("numpy oracle, PCG64 normals", "cpu",
-                    median_time(lambda: _oracle(x, stage.curves, params, kw, philox=False), few), px, nbytes))
-    rows.append(row("imgrestore numba + JPEG (stage)", "cpu", median_time(lambda: chain(x, 0, range(BATCH)), few),
+                    timed(lambda: _oracle(x, stage.curves, params, kw, philox=False), few), px, nbytes))
+    rows.append(row("imgrestore numba + JPEG (stage)", "cpu", timed(lambda: chain(x, 0, range(BATCH)), few),
                     px, nbytes))
     rows.append(row(f"imgrestore numba demosaic {kw['demosaic']}", "cpu",
-                    median_time(lambda: demosaic(raw, "RGGB", kw["demosaic"]), repeats), px, raw_bytes))
+                    timed(lambda: demosaic(raw, "RGGB", kw["demosaic"]), repeats), px, raw_bytes))
     try:
         import warnings
 
@@ -122,5 +125,5 @@ def bench_cbdnet(stage, size: int = 512, repeats: int = 7, device: str = "cpu") 
         return rows
     peer = cd.demosaicing_CFA_Bayer_Malvar2004 if kw["demosaic"] == "malvar" else cd.demosaicing_CFA_Bayer_bilinear
     rows.append(row(f"colour-demosaicing {kw['demosaic']}", "cpu",
-                    median_time(lambda: [peer(r, "RGGB") for r in raw], few), px, raw_bytes))
+                    timed(lambda: [peer(r, "RGGB") for r in raw], few), px, raw_bytes))
     return rows

@@ -15,11 +15,15 @@ Per sample of an NHWC float32 sRGB screenshot batch (maths and conventions in
      puts a site of another colour beside the edge (a flat grey came out 0.25-2.25x in red and
      blue along the border);
 8.   optional Gaussian in-camera denoise, then sRGB encoding (moire and ground truth alike).
-JPEG (step 9) is the plugin's, on the host.
+JPEG (step 9) is the plugin's (``kernels.jpeg.roundtrip``, on the batch's device).
+
+Steps 6-8 are one CUDA launch (``moire_develop``; docs/moire-gpu.md) and, on the CPU,
+:func:`develop` below; both give the same bits.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,29 @@ from imgrestore.backend import array_module
 from imgrestore.kernels.moire_numpy import I_RX, I_RY, NG, NI, gauss_taps
 
 BACKENDS = ("numpy", "numba", "cuda")
+DEMOSAIC_METHODS = ("malvar", "bilinear", "none")  # the method argument of both develop kernels
 DEMOSAIC_PAD = 2  # even (keeps the Bayer phase) and >= the 5x5 Malvar kernel's reach
+MAX_SHARED = 48 * 1024  # bytes of dynamic shared memory a CUDA block may use without opting in
+
+
+def tile_floats(bw: int, bh: int, rmax: int, nc: int) -> int:
+    """Shared-memory floats of one ``moire_develop`` block of bw x bh threads (``mo_tiles`` of
+    moire.cu): the demosaiced tile with the denoise halo (3 channels), then the raw tile with the
+    demosaic's halo too (1 channel; none without a CFA), reused for the horizontal pass."""
+    cap_d = (bh + 2 * rmax) * (bw + 2 * rmax) * 3
+    raw = (bh + 2 * rmax + 2 * DEMOSAIC_PAD) * (bw + 2 * rmax + 2 * DEMOSAIC_PAD) if nc == 1 else 0
+    return cap_d + max(raw, (bh + 2 * rmax) * bw * 3)
+
+
+def develop_block(rmax: int, nc: int) -> tuple[int, int]:
+    """The (x, y) block shape of ``moire_develop``: 32 x 8 threads, narrowed while its tiles need
+    more than :data:`MAX_SHARED` (a denoise radius above 16, sigma above ~4 pixels)."""
+    bw, bh = 32, 8
+    while 4 * tile_floats(bw, bh, rmax, nc) > MAX_SHARED and bw > 8:
+        bw //= 2
+    if 4 * tile_floats(bw, bh, rmax, nc) > MAX_SHARED:
+        raise ValueError(f"moire: a denoise radius of {rmax} pixels needs more shared memory than a CUDA block has")
+    return bw, bh
 
 
 @dataclass
@@ -109,56 +135,53 @@ def moire_batch(screen: Any, b: MoireBatch, out_hw, demosaic: str = "bilinear", 
     n = screen.shape[0]
     h, w = out_hw
     scr = np.ascontiguousarray(screen, np.float32)
-    lin = np.zeros_like(scr)  # outside the support boxes: never read, but deterministic if it were
-    k.decode(scr, b.boxes, lin)
     nc = 1 if b.cfa else 3
     cap = np.empty((n, h, w, nc), np.float32)
     gt = np.empty((n, h, w, 3), np.float32)
-    k.capture(lin, b.G, b.I, b.wts, cap, gt)
-    field = glare_field(b, out_hw)
-    if field is not None:
-        cap += field[..., None]
-    if np.any(b.noise > 0):
-        from imgrestore.kernels.philox import normals
+    lin = _linear_scratch(scr.shape)
+    try:
+        k.decode(scr, b.boxes, lin)
+        k.capture(lin, b.G, b.I, b.wts, cap, gt)
+    finally:  # back to all zeros for the next batch: clear what decode wrote
+        for s, (y0, y1, x0, x1) in enumerate(b.boxes):
+            lin[s, y0:y1, x0:x1] = 0.0
+    return develop(cap, gt, b, demosaic)
 
-        m = h * w * nc
-        z = np.stack([normals(m, (int(kk[0]), int(kk[1]))) for kk in b.keys])
-        k.add_noise(cap.reshape(n, m), z, b.noise[:, 0].copy(), b.noise[:, 1].copy())
-    np.clip(cap, 0.0, 1.0, out=cap)  # saturation (a no-op where the noise kernel clipped already)
-    rgb = _demosaic(cap, b, demosaic) if b.cfa else cap
+
+_scratch = threading.local()
+
+
+def _linear_scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """This thread's float32 buffer of `shape`, all zeros: the linear-light copy of a batch's crops.
+
+    It is 0 outside the support boxes (never read, but deterministic if it were), as a fresh
+    ``np.zeros`` would be; kept from batch to batch and cleared box by box after use, because a
+    fresh one costs page faults and the zeroing of whole (transparent huge) pages wherever decode
+    writes: 1.4 of 1.5 ms of decode per 256^2 pair (synth's crops are 77 MB a batch of 16)."""
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.shape != tuple(shape):
+        buf = _scratch.buf = None  # drop the old one before making the new one
+        buf = _scratch.buf = np.zeros(shape, np.float32)
+    return buf
+
+
+def develop(cap: np.ndarray, gt: np.ndarray, b: MoireBatch, demosaic: str = "bilinear"):
+    """Steps 6-8 on the CPU (one Numba kernel) from the capture ``cap`` (N, H, W, 1 or 3) and the
+    linear ground truth ``gt`` (N, H, W, 3): (moire sRGB, target sRGB). The reference of the CUDA
+    kernel ``moire_develop`` (bit for bit)."""
+    from imgrestore.kernels import moire_numba as k
+
+    n, h, w, nc = cap.shape
+    field = glare_field(b, (h, w))
     taps, radius = b.taps()
+    red = np.ascontiguousarray(b.I[:, [I_RY, I_RX]], np.int32)
     out = np.empty((n, h, w, 3), np.float32)
-    k.blur_encode(rgb, taps, radius, np.empty_like(rgb), out, k.ENCODE_LUT)
-    tgt = np.empty_like(gt)
-    k.blur_encode(gt, np.ascontiguousarray(taps[:, :1]), np.zeros(n, np.int32), np.empty_like(gt), tgt, k.ENCODE_LUT)
+    tgt = np.empty((n, h, w, 3), np.float32)
+    k.develop(np.ascontiguousarray(cap, np.float32), np.ascontiguousarray(gt, np.float32),
+              field if field is not None else np.zeros((0, 0, 0), np.float32),
+              np.ascontiguousarray(b.noise, np.float64), np.ascontiguousarray(b.keys, np.uint32), red,
+              DEMOSAIC_METHODS.index(demosaic), taps, radius, k.ENCODE_LUT, out, tgt)
     return out, tgt
-
-
-def _demosaic(cap, b: MoireBatch, method: str):
-    """Demosaic (N, H, W, 1) raw planes, grouped by Bayer phase; ``none`` keeps each site's colour."""
-    from imgrestore.kernels.camera import demosaic
-    from imgrestore.kernels.camera_numpy import RED_SITE
-
-    xp = array_module(cap)
-    n, h, w, _ = cap.shape
-    raw = cap[..., 0]
-    out = xp.zeros((n, h, w, 3), xp.float32)
-    phase = np.array([RED_SITE.index((int(r[I_RY]), int(r[I_RX]))) for r in b.I])
-    for p in np.unique(phase):
-        sel = xp.asarray(np.flatnonzero(phase == p))  # index on the array's own device
-        if method == "none":
-            ry, rx = RED_SITE[p]
-            yy = xp.arange(h)[:, None] % 2 == ry
-            xx = xp.arange(w)[None, :] % 2 == rx
-            colour = xp.where(yy & xx, 0, xp.where(~yy & ~xx, 2, 1))
-            for c in range(3):
-                out[sel, ..., c] = xp.where(colour == c, raw[sel], 0)
-        else:
-            e = DEMOSAIC_PAD
-            iy, ix = xp.asarray(_mirror(h)), xp.asarray(_mirror(w))
-            padded = xp.ascontiguousarray(raw[sel][:, iy][:, :, ix])
-            out[sel] = demosaic(padded, int(p), method)[:, e:e + h, e:e + w]
-    return out
 
 
 def _mirror(n: int) -> np.ndarray:

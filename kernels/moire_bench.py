@@ -41,14 +41,21 @@ def setup(stage, size: int, batch: int = BATCH):
 
 def bench_moire(stage, size: int = 256, repeats: int = 5, device: str = "cpu") -> list[dict[str, Any]]:
     """Rows ``{"impl", "device", "median_s", "mpix_per_s", "bandwidth_fraction"}``, ours first."""
-    from imgrestore.bench import cuda_median_time, median_time, row
+    from imgrestore.bench import cuda_timed, row, timed
     from imgrestore.kernels.moire import moire_batch
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"bench_moire: device must be 'cpu' or 'cuda', got {device!r}")
-    x, b, out_hw, chain = setup(stage, size)
+    batch = BATCH
+    if device == "cuda":  # fill the device: at least 1 GiB of screenshot crops
+        from imgrestore.bench import gpu_batch
+        from imgrestore.degrade import Chain
+
+        hs, ws = Chain([stage]).source_size((size, size))
+        batch = gpu_batch(hs * ws * 3 * 4)
+    x, b, out_hw, chain = setup(stage, size, batch)
     dem = stage.settings.values["demosaic"].value
-    px = BATCH * size * size
+    px = batch * size * size
     nbytes = x.nbytes + 2 * px * 3 * 4
     few = max(1, min(repeats, 3))
     rows = []
@@ -59,29 +66,29 @@ def bench_moire(stage, size: int = 256, repeats: int = 5, device: str = "cpu") -
 
         xd = cupy.asarray(x)
         rows.append(row("imgrestore cuda, steps 1-8", "cuda",
-                        cuda_median_time(lambda: moire_batch(xd, b, out_hw, dem), repeats), px, nbytes))
+                        cuda_timed(lambda: moire_batch(xd, b, out_hw, dem), repeats), px, nbytes))
         rows.append(row("imgrestore cuda capture (steps 1-5)", "cuda",
-                        cuda_median_time(lambda: moire_cuda.capture_only(xd, b, out_hw), repeats), px, nbytes))
-        rows.append(row("imgrestore cuda + host JPEG (stage)", "cuda",
-                        median_time(lambda: chain(xd, 0, range(BATCH)), few,
+                        cuda_timed(lambda: moire_cuda.capture_only(xd, b, out_hw), repeats), px, nbytes))
+        rows.append(row("imgrestore cuda, stage incl. JPEG kernels", "cuda",
+                        timed(lambda: chain(xd, 0, range(batch)), few,
                                     sync=cupy.cuda.runtime.deviceSynchronize), px, nbytes))
         return rows
     from imgrestore.kernels import moire_numba as k
 
     rows.append(row("imgrestore numba, steps 1-8", "cpu",
-                    median_time(lambda: moire_batch(x, b, out_hw, dem), repeats), px, nbytes))
+                    timed(lambda: moire_batch(x, b, out_hw, dem), repeats), px, nbytes))
     lin = np.empty_like(x)
     k.decode(x, b.boxes, lin)
     cap = np.empty((BATCH, *out_hw, 1 if b.cfa else 3), np.float32)
     gt = np.empty((BATCH, *out_hw, 3), np.float32)
     rows.append(row("imgrestore numba capture (steps 1-5)", "cpu",
-                    median_time(lambda: k.capture(lin, b.G, b.I, b.wts, cap, gt), repeats), px, nbytes))
-    rows.append(row("imgrestore numba + JPEG (stage)", "cpu", median_time(lambda: chain(x, 0, range(BATCH)), few),
+                    timed(lambda: k.capture(lin, b.G, b.I, b.wts, cap, gt), repeats), px, nbytes))
+    rows.append(row("imgrestore numba, stage incl. JPEG kernels", "cpu", timed(lambda: chain(x, 0, range(BATCH)), few),
                     px, nbytes))
     one = slice(0, 1)  # the oracle is slow: one sample, its time times the batch
     from imgrestore.kernels.moire import MoireBatch
 
     b1 = MoireBatch(*(getattr(b, f)[one] for f in ("G", "I", "wts", "noise", "keys", "denoise", "glare", "boxes")))
-    t1 = median_time(lambda: moire_batch(x[one], b1, out_hw, dem, backend="numpy"), 1, warmup=0)
+    t1 = timed(lambda: moire_batch(x[one], b1, out_hw, dem, backend="numpy"), 1, warmup=0)["median_s"]
     rows.append(row("numpy oracle, steps 1-8 (1 pair x8)", "cpu", t1 * BATCH, px, nbytes))
     return rows

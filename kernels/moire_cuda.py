@@ -15,9 +15,8 @@ import cupy
 import numpy as np
 
 _BLOCK2 = (32, 8, 1)
-_BLOCK = 256
 _MAX_GRID = 65535
-_NAMES = ("moire_decode", "moire_capture", "moire_noise", "moire_blur_h", "moire_blur_v_encode")
+_NAMES = ("moire_decode", "moire_capture", "moire_develop")
 
 
 @functools.cache
@@ -36,7 +35,7 @@ def _grid2(w: int, h: int, n: int) -> tuple[int, int, int]:
 def _capture(k, screen, b, out_hw):
     n, hs, ws, _ = screen.shape
     h, w = out_hw
-    lin = cupy.zeros_like(screen)  # outside the support boxes: never read
+    lin = cupy.empty_like(screen)  # moire_decode writes it all (0 outside the support boxes)
     k["moire_decode"](_grid2(ws, hs, n), _BLOCK2,
                       (screen, cupy.asarray(np.ascontiguousarray(b.boxes, np.int32)), np.int32(n), np.int32(hs),
                        np.int32(ws), lin))
@@ -58,40 +57,40 @@ def capture_only(screen, b, out_hw):
         return _capture(_kernels(screen.device.id), screen, b, out_hw)
 
 
-def _blur_encode(k, x, taps, radius):
-    n, h, w, c = x.shape
-    tmp = cupy.empty_like(x)
-    out = cupy.empty_like(x)
-    t = cupy.asarray(np.ascontiguousarray(taps, np.float64))
-    r = cupy.asarray(np.ascontiguousarray(radius, np.int32))
-    args = (t, r, np.int32(taps.shape[1]), np.int32(n), np.int32(h), np.int32(w), np.int32(c))
-    k["moire_blur_h"](_grid2(w, h, n), _BLOCK2, (x, *args, tmp))
-    k["moire_blur_v_encode"](_grid2(w, h, n), _BLOCK2, (tmp, *args, out))
-    return out
+@functools.cache
+def _lut(device_id: int) -> cupy.ndarray:
+    from imgrestore.kernels.moire_numba import ENCODE_LUT
+
+    with cupy.cuda.Device(device_id):
+        return cupy.asarray(ENCODE_LUT)
 
 
 def moire_batch(screen, b, out_hw, demosaic: str):
-    """Steps 1-8 on the GPU: (moire sRGB, target sRGB), CuPy (N, H, W, 3) float32."""
-    from imgrestore.kernels.moire import _demosaic, glare_field
+    """Steps 1-8 on the GPU in three launches (decode, capture, develop): (moire sRGB, target sRGB),
+    CuPy (N, H, W, 3) float32. Only parameters go host -> device; nothing comes back."""
+    from imgrestore.kernels.moire import DEMOSAIC_METHODS, develop_block, glare_field, tile_floats
 
     screen = cupy.ascontiguousarray(screen, dtype=cupy.float32)
     n = screen.shape[0]
     h, w = out_hw
     with screen.device:
-        k = _kernels(screen.device.id)
+        dev = screen.device.id
+        k = _kernels(dev)
         cap, gt = _capture(k, screen, b, out_hw)
+        nc = cap.shape[3]
         field = glare_field(b, out_hw)
-        if field is not None:
-            cap += cupy.asarray(field)[..., None]
-        if np.any(b.noise > 0):
-            m = h * w * cap.shape[3]
-            quads = (m + 3) // 4
-            k["moire_noise"](((quads + _BLOCK - 1) // _BLOCK, min(n, _MAX_GRID)), (_BLOCK,),
-                             (cap, np.int32(n), np.int64(m), cupy.asarray(np.ascontiguousarray(b.noise, np.float64)),
-                              cupy.asarray(np.ascontiguousarray(b.keys, np.uint32))))
-        cupy.clip(cap, 0.0, 1.0, out=cap)  # saturation (a no-op where the noise kernel clipped already)
-        rgb = _demosaic(cap, b, demosaic) if b.cfa else cap
+        glare = cupy.asarray(field) if field is not None else cupy.empty(1, cupy.float32)  # unread then
         taps, radius = b.taps()
-        out = _blur_encode(k, cupy.ascontiguousarray(rgb), taps, radius)
-        tgt = _blur_encode(k, gt, taps[:, :1], np.zeros(n, np.int32))
+        rmax = int(radius.max())
+        bw, bh = develop_block(rmax, nc)
+        out = cupy.empty((n, h, w, 3), cupy.float32)
+        tgt = cupy.empty((n, h, w, 3), cupy.float32)
+        k["moire_develop"](
+            ((w + bw - 1) // bw, (h + bh - 1) // bh, min(n, _MAX_GRID)), (bw, bh, 1),
+            (cap, gt, glare, np.int32(field is not None), cupy.asarray(np.ascontiguousarray(b.noise, np.float64)),
+             cupy.asarray(np.ascontiguousarray(b.keys, np.uint32)), cupy.asarray(np.ascontiguousarray(b.I, np.int32)),
+             cupy.asarray(np.ascontiguousarray(taps, np.float64)), cupy.asarray(np.ascontiguousarray(radius, np.int32)),
+             np.int32(taps.shape[1]), _lut(dev), np.int32(n), np.int32(h), np.int32(w), np.int32(nc),
+             np.int32(DEMOSAIC_METHODS.index(demosaic)), np.int32(rmax), out, tgt),
+            shared_mem=4 * tile_floats(bw, bh, rmax, nc))
     return out, tgt

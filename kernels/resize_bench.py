@@ -25,7 +25,7 @@ def _bench_cpu(size: int, repeats: int) -> list[dict[str, Any]]:
     import numba
     import torch
 
-    from imgrestore.bench import median_time, row
+    from imgrestore.bench import row, timed
     from imgrestore.kernels.resize import imresize, imresize_numpy, output_size, plan
     from imgrestore.kernels.resize_numba import resize_numba
 
@@ -34,9 +34,9 @@ def _bench_cpu(size: int, repeats: int) -> list[dict[str, Any]]:
     px, nbytes = size * size, x.nbytes + o * o * 3 * 4
     steps = plan((size, size), SCALE)
     rows = [
-        row("imgrestore numba", "cpu", median_time(lambda: imresize(x, SCALE), repeats), px, nbytes),
+        row("imgrestore numba", "cpu", timed(lambda: imresize(x, SCALE), repeats), px, nbytes),
         row("imgrestore numba (f64 accumulate)", "cpu",
-            median_time(lambda: resize_numba(x, steps, np.float64), repeats), px, nbytes),
+            timed(lambda: resize_numba(x, steps, np.float64), repeats), px, nbytes),
     ]
     threads = torch.get_num_threads()
     torch.set_num_threads(numba.get_num_threads())
@@ -49,25 +49,26 @@ def _bench_cpu(size: int, repeats: int) -> list[dict[str, Any]]:
                 t, scale_factor=SCALE, mode="bicubic", antialias=True, align_corners=False)
 
         with torch.inference_mode():
-            rows.append(row("torch interpolate (NHWC view)", "cpu", median_time(interp(nhwc), repeats), px, nbytes))
-            rows.append(row("torch interpolate (NCHW contig.)", "cpu", median_time(interp(nchw), repeats), px, nbytes))
+            rows.append(row("torch interpolate (NHWC view)", "cpu", timed(interp(nhwc), repeats), px, nbytes))
+            rows.append(row("torch interpolate (NCHW contig.)", "cpu", timed(interp(nchw), repeats), px, nbytes))
     finally:
         torch.set_num_threads(threads)
     rows.append(row("plain numpy (imresize_numpy)", "cpu",
-                    median_time(lambda: imresize_numpy(x, SCALE), max(1, min(repeats, 3))), px, nbytes))
+                    timed(lambda: imresize_numpy(x, SCALE), max(1, min(repeats, 3))), px, nbytes))
     return rows
 
 
 def _bench_cuda(size: int, repeats: int) -> list[dict[str, Any]]:
     import cupy
 
-    from imgrestore.bench import cuda_median_time as _cuda_median
-    from imgrestore.bench import row
+    from imgrestore.bench import cuda_timed as _cuda_median
+    from imgrestore.bench import gpu_batch, row
     from imgrestore.kernels.resize import imresize, output_size
 
-    x = cupy.asarray(_input(size))
+    n = gpu_batch(size * size * 3 * 4)  # fill the device: at least 1 GiB of input
+    x = cupy.random.RandomState(0).random_sample((n, size, size, 3), dtype=cupy.float32)
     o = output_size(size, SCALE)
-    px, nbytes = size * size, x.nbytes + o * o * 3 * 4
+    px, nbytes = n * size * size, x.nbytes + n * o * o * 3 * 4
     rows = [row("imgrestore cuda (cupy)", "cuda", _cuda_median(lambda: imresize(x, SCALE), repeats), px, nbytes)]
     try:
         import torch

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from imgrestore.backend import array_module
+import numpy as np
+
+from imgrestore.backend import array_module, on_device_of
 from imgrestore.degrade import Degradation, Pair, Param, StageContext
 from imgrestore.hookspecs import hookimpl
 
@@ -16,9 +18,12 @@ class AWGN(Degradation):
     estimators are trained against. By default values outside [0, 1] are kept: that is the noise
     model DnCNN and most denoising papers train and test with (clipping at sigma 25 costs DnCNN
     about 0.1 dB on Set12). ``clip=true`` clips; saved 8-bit/16-bit pairs are clipped either way.
+    ``n`` is :meth:`StageContext.normal`'s field (Philox, keyed by seed, sample and stage): the
+    same bits on the CPU and the GPU.
     """
 
     name = "awgn"
+    same_on_every_backend = True  # Philox + float32 Box-Muller, fused add (tests/test_noise_backends.py)
     summary = "additive white Gaussian noise, sigma fixed or drawn per image (8-bit scale)"
     params = {
         "sigma": Param(float, 25.0, "noise standard deviation", min=0, max=255, unit="on the 0-255 scale"),
@@ -26,16 +31,24 @@ class AWGN(Degradation):
     }
 
     def apply(self, pair: Pair, drawn: list[dict], ctx: StageContext) -> Pair:
+        from imgrestore.kernels.noise import awgn
+
         x = pair.input
         xp = array_module(x)
         n, h, w, c = x.shape
-        sigma = xp.asarray([d["sigma"] / 255.0 for d in drawn], dtype=xp.float32).reshape(n, 1, 1, 1)
-        y = x + sigma * ctx.normal(xp, (h, w, c))
-        if drawn and drawn[0]["clip"]:
-            y = xp.clip(y, 0.0, 1.0)
-        pair.input = y.astype(xp.float32, copy=False)
-        pair.side["sigma"] = xp.broadcast_to(sigma, (n, h, w, 1)).copy()
+        sigma = np.asarray([d["sigma"] / 255.0 for d in drawn], dtype=np.float32)
+        # one fused pass (one launch on the GPU); the normals are ctx.normal's, on every backend
+        pair.input = awgn(x, sigma, ctx.keys(), clip=bool(drawn and drawn[0]["clip"]))
+        with on_device_of(x):
+            pair.side["sigma"] = xp.broadcast_to(xp.asarray(sigma).reshape(n, 1, 1, 1), (n, h, w, 1)).copy()
         return pair
+
+
+    def benchmark(self, device: str, size: int, repeats: int) -> list[dict]:
+        """Our fused kernel against NumPy's, torch's (and CuPy's) generators, then the stage."""
+        from imgrestore.kernels.noise_bench import bench_awgn
+
+        return bench_awgn(self, size=size, repeats=repeats, device=device)
 
 
 @hookimpl

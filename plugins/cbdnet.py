@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from imgrestore.backend import array_module, to_numpy
+from imgrestore.backend import array_module
 from imgrestore.degrade import Degradation, Pair, Param, StageContext
 from imgrestore.errors import SpecError
 from imgrestore.hookspecs import hookimpl
@@ -108,11 +108,10 @@ class CBDNetNoise(Degradation):
                                   model=self._setting("noise"), clip=self._setting("clip"),
                                   demosaic=self._setting("demosaic"), want_sigma=self._setting("side"))
         if any(d["jpeg"] for d in drawn):
-            from imgrestore.plugins.jpeg import jpeg_roundtrip
+            from imgrestore.kernels.jpeg import roundtrip
 
-            host = to_numpy(out)
-            host = np.stack([jpeg_roundtrip(img, d["quality"]) if d["jpeg"] else img for img, d in zip(host, drawn)])
-            out = xp.asarray(host, dtype=xp.float32)
+            # on the batch's device (Numba / CUDA); quality 0 leaves a jpeg=false sample as it is
+            out = roundtrip(out, [d["quality"] if d["jpeg"] else 0 for d in drawn], "420")
         pair.input = out
         if sigma is not None:
             pair.side["sigma"] = sigma

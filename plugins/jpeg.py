@@ -1,37 +1,35 @@
-"""Built-in plugin ``jpeg``: JPEG compression at a fixed or drawn quality, decoded back."""
+"""Built-in plugin ``jpeg``: JPEG compression at a fixed or drawn quality, decoded back.
+
+The round trip is computed by the JPEG kernels (:mod:`imgrestore.kernels.jpeg`): libjpeg-turbo's
+arithmetic as Pillow calls it, byte for byte, without the lossless entropy coding; Numba on the
+CPU, CUDA on the GPU (no host round trip). Pillow remains the reference in the tests.
+"""
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
-
-from imgrestore.backend import array_module, to_numpy
 from imgrestore.degrade import Degradation, Pair, Param, StageContext
 from imgrestore.hookspecs import hookimpl
 
 
-def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str = "420") -> np.ndarray:
-    """Encode one float HWC image in [0, 1] as 8-bit JPEG with libjpeg (Pillow) and decode it."""
-    from PIL import Image
+def jpeg_roundtrip(img, quality: int, subsampling: str = "420"):
+    """decode(encode(img)) of one float HWC image in [0, 1] (NumPy or CuPy), as Pillow gives it.
 
-    u8 = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-    gray = u8.shape[2] == 1
-    im = Image.fromarray(u8[..., 0] if gray else u8, mode="L" if gray else "RGB")
-    buf = io.BytesIO()
-    sub = {"444": 0, "422": 1, "420": 2}[subsampling]
-    im.save(buf, format="JPEG", quality=int(quality), subsampling=sub)
-    buf.seek(0)
-    out = np.asarray(Image.open(buf), dtype=np.float32) / 255.0
-    return out[..., None] if gray else out
+    The image is quantized to 8 bits (``clip(rint(img * 255), 0, 255)``), JPEG-compressed at
+    libjpeg quality ``quality`` (1-100) with chroma ``subsampling`` ('420', '422', '444';
+    ignored for 1 channel) and decoded; returns float32 ``u8 / 255`` of the same shape.
+    """
+    from imgrestore.kernels.jpeg import roundtrip
+
+    return roundtrip(img[None], int(quality), subsampling)[0]
 
 
 class JPEG(Degradation):
-    """JPEG compression artefacts (libjpeg via Pillow, baseline, standard tables).
+    """JPEG compression artefacts (libjpeg-turbo's baseline round trip, standard tables).
 
     ``quality`` is the libjpeg quality factor 1-100, fixed or a range drawn per image (e.g.
-    ``30-95``). ``subsampling`` is the chroma subsampling of colour images. Runs on the CPU:
-    on a GPU backend the batch is copied to the host and back.
+    ``30-95``). ``subsampling`` is the chroma subsampling of colour images. The whole batch
+    goes through the JPEG kernels on the device it lives on (Numba on the CPU, CUDA on a GPU);
+    the decoded pixels equal Pillow's encode -> decode byte for byte.
     """
 
     name = "jpeg"
@@ -42,11 +40,15 @@ class JPEG(Degradation):
     }
 
     def apply(self, pair: Pair, drawn: list[dict], ctx: StageContext) -> Pair:
-        xp = array_module(pair.input)
-        host = to_numpy(pair.input)
-        out = np.stack([jpeg_roundtrip(img, d["quality"], d["subsampling"]) for img, d in zip(host, drawn)])
-        pair.input = xp.asarray(out, dtype=xp.float32)
+        from imgrestore.kernels.jpeg import roundtrip
+
+        pair.input = roundtrip(pair.input, [d["quality"] for d in drawn], [d["subsampling"] for d in drawn])
         return pair
+
+    def benchmark(self, device: str, size: int, repeats: int) -> list[dict]:
+        from imgrestore.kernels.jpeg_bench import bench_jpeg
+
+        return bench_jpeg(self, size=size, repeats=repeats, device=device)
 
 
 @hookimpl

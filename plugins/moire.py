@@ -38,7 +38,8 @@ unless said otherwise):
    extended by a Bayer-phase-preserving mirror of 2 pixels, so the patch border demosaics like
    the inside of a larger sensor; ``none`` leaves each site's value in its colour channel.
 8. **In-camera denoise**: Gaussian of ``denoise`` (0-0.6) pixels, then sRGB encoding.
-9. **JPEG** (``jpeg``) at ``quality`` 70-95.
+9. **JPEG** (``jpeg``) at ``quality`` 70-95, 4:2:0: libjpeg's round trip as kernels
+   (``kernels/jpeg*``, byte for byte Pillow's), on the batch's device.
 10. The decoded image is the moire input.
 
 Ground truth: the same geometry (homography, distortion, k, phase) applied to the screen drawn
@@ -67,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from imgrestore.backend import array_module, to_numpy
+from imgrestore.backend import array_module
 from imgrestore.degrade import Degradation, Pair, Param, StageContext
 from imgrestore.errors import SpecError
 from imgrestore.hookspecs import hookimpl
@@ -294,12 +295,10 @@ class Moire(Degradation):
         out, tgt = moire_batch(scr, b, out_hw, self._s("demosaic"))
         if own_target:  # the same draws and geometry on the clean screenshot (its photo is dropped)
             _, tgt = moire_batch(screen(xp.asarray(pair.target)), b, out_hw, self._s("demosaic"))
-        if any(d["jpeg"] for d in drawn):
-            from imgrestore.plugins.jpeg import jpeg_roundtrip
+        if any(d["jpeg"] for d in drawn):  # on the batch's device; quality 0 passes a sample through
+            from imgrestore.kernels.jpeg import roundtrip
 
-            host = to_numpy(out)
-            host = np.stack([jpeg_roundtrip(img, d["quality"]) if d["jpeg"] else img for img, d in zip(host, drawn)])
-            out = xp.asarray(host, dtype=xp.float32)
+            out = roundtrip(out, [int(d["quality"]) if d["jpeg"] else 0 for d in drawn], "420")
         if c == 1:
             wts = xp.asarray(np.array(GRAY, np.float32))
             out = (out @ wts)[..., None].astype(xp.float32)
@@ -308,6 +307,19 @@ class Moire(Degradation):
         pair.target = tgt
         pair.side = {}
         return pair
+
+    def read_boxes(self, drawn: list[dict], in_hw: tuple[int, int]) -> np.ndarray:
+        """(N, 4) int32 [y0, y1, x0, x1]: the part of each `in_hw` screenshot that :meth:`apply`
+        reads, on the CPU and as the first stage (the support boxes: the Numba path decodes
+        only these, so no pixel outside one can change a bit of the result). ``synth`` renders
+        just these windows of its screens (docs/moire-gpu.md, "CPU synth speed")."""
+        from imgrestore.kernels.camera_numpy import RED_SITE
+        from imgrestore.kernels.moire import pack_batch
+
+        samples = [dict(d, red=RED_SITE[PATTERNS.index(d["pattern"])] if d["cfa"] else (-1, -1),
+                        shot=d["shot"] or 0.0, read=d["read"] or 0.0) for d in drawn]  # as in apply
+        b = pack_batch(samples, self.output_size(in_hw), in_hw, self._s("ss"), np.zeros((len(drawn), 2)))
+        return b.boxes
 
     def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]]:
         from imgrestore.kernels.moire_bench import bench_moire

@@ -200,6 +200,7 @@ class Launch:
     kernel: Kernel
     ok: bool = False
     named: dict[str, Any] = field(default_factory=dict)  # parameter name -> Python int/float or ndarray
+    shared_mem: int = 0  # dynamic shared memory bytes of the launch
 
     def __getitem__(self, key: str):
         return self.named[key]
@@ -599,6 +600,7 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None,
             problems, g, b = check_launch(self.kernel, grid, block, args, shared_mem, ndarray, dev)
             rec = Launch(self.name, g, b, tuple(args) if isinstance(args, (tuple, list)) else (args,), dev,
                          self.options, self.kernel)
+            rec.shared_mem = int(shared_mem) if isinstance(shared_mem, (int, np.integer)) else -1
             cp._launches.append(rec)
             if not problems:
                 rec.named = {p.name: _py(a) for p, a in zip(self.kernel.params, rec.args)}
@@ -710,6 +712,9 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None,
     runtime.getDeviceCount = getDeviceCount
     runtime.getDevice = current
     runtime.deviceSynchronize = lambda: None
+    # (free, total) bytes of the current device; tests shrink cp._mem_free to reach out-of-memory paths
+    cp._mem_free, cp._mem_total = 130 * 2**30, 140 * 2**30
+    runtime.memGetInfo = lambda: (cp._mem_free, cp._mem_total)
 
     cuda = types.ModuleType("cupy.cuda")
     cuda.Device = Device

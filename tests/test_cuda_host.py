@@ -27,32 +27,24 @@ compiles with nvcc; the ``gpu`` tests in ``test_camera.py`` cover the real devic
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from host_build import build_driver
 from imgrestore.kernels import camera
 from imgrestore.kernels.camera_numpy import NO_MOSAIC, RED_SITE
 from imgrestore.kernels.philox import normals, philox4x32_numpy
 
 from imgrestore.crf import parametric_curves
 
-HERE = Path(__file__).resolve().parent / "cuda_host"
 MAX_GRID = 65535  # camera_cuda._MAX_GRID
 
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory) -> Path:
-    gxx = shutil.which("g++")
-    if gxx is None:
-        pytest.skip("g++ is not on the PATH")
-    exe = tmp_path_factory.mktemp("cuda_host") / "driver"
-    res = subprocess.run([gxx, "-O1", "-std=c++17", "-ffp-contract=off", "-Wall", "-o", str(exe),
-                          str(HERE / "driver.cpp")], capture_output=True, text=True, check=False)
-    assert res.returncode == 0, f"g++ failed on the host build of camera.cu:\n{res.stderr[-4000:]}"
-    return exe
+    return build_driver(tmp_path_factory.mktemp("cuda_host"), "driver", "camera.cu")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -176,3 +168,90 @@ def test_philox_words_and_normals(driver, key):
     ctr = np.stack([q & np.uint64(0xFFFFFFFF), q >> np.uint64(32), 0 * q, 0 * q], axis=-1).astype(np.uint32)
     assert np.array_equal(words, philox4x32_numpy(ctr, key))
     assert np.array_equal(z, normals(4 * nq, key))  # log_int24 and sincos_turn: no libm, bit-exact
+
+
+# --------------------------------------------------------------------------------------------
+# moire.cu: moire_develop (steps 6-8 fused, shared memory and barriers) against moire.develop
+# --------------------------------------------------------------------------------------------
+
+MOIRE_METHODS = ("malvar", "bilinear", "none")  # moire_cuda._METHODS
+
+
+@pytest.fixture(scope="module")
+def moire_driver(tmp_path_factory) -> Path:
+    return build_driver(tmp_path_factory.mktemp("cuda_host"), "moire_driver", "moire.cu")
+
+
+def _moire_params(rng, n, cfa, sigmas, noisy, glare):
+    """A MoireBatch with what steps 6-8 read (the geometry rows are not read there)."""
+    from imgrestore.kernels.moire import MoireBatch
+    from imgrestore.kernels.moire_numpy import NG, NI
+
+    I = np.zeros((n, NI), np.int32)
+    I[:, :2] = np.array(RED_SITE)[np.arange(n) % 4] if cfa else -1
+    noise = np.column_stack([rng.uniform(5e-4, 4e-2, n), rng.uniform(1e-6, 4e-3, n)])
+    noise[~np.asarray(noisy)] = 0.0
+    glare_rows = np.column_stack([np.full(n, glare), rng.uniform(0.2, 0.8, (n, 2)), rng.uniform(0.2, 0.5, n)])
+    return MoireBatch(G=np.zeros((n, NG)), I=I, wts=np.ones((n, 1)), noise=noise,
+                      keys=rng.integers(0, 2**32, (n, 2), dtype=np.uint64).astype(np.uint32),
+                      denoise=np.asarray(sigmas, np.float64), glare=glare_rows, boxes=np.zeros((n, 4), np.int32))
+
+
+def _host_develop(exe, cap, gt, b, method, max_grid, order):
+    """moire_cuda.moire_batch's develop launch, with the driver in place of the GPU."""
+    from imgrestore.kernels.moire import develop_block, glare_field
+    from imgrestore.kernels.moire_numba import ENCODE_LUT
+
+    n, h, w, nc = cap.shape
+    taps, radius = b.taps()
+    rmax = int(radius.max())
+    bw, bh = develop_block(rmax, nc)
+    field = glare_field(b, (h, w))
+    glare = field if field is not None else np.zeros(1, np.float32)
+    header = [n, h, w, nc, MOIRE_METHODS.index(method), taps.shape[1], rmax, int(field is not None), bw, bh]
+    reply = _call(exe, "develop", header, cap, gt, glare, b.noise, b.keys, b.I, taps, radius.astype(np.int32),
+                  ENCODE_LUT, args=[max_grid, order])
+    got = np.frombuffer(reply, np.float32)
+    assert got.size == 2 * n * h * w * 3
+    return got[: got.size // 2].reshape(n, h, w, 3), got[got.size // 2:].reshape(n, h, w, 3)
+
+
+# (H, W): one pixel short of a block, several blocks each way with ragged edges, a 2x2 Bayer minimum
+MOIRE_SHAPES = [(2, 2), (7, 9), (17, 40), (9, 33)]
+
+
+@pytest.mark.parametrize("method", MOIRE_METHODS + ("no CFA",))
+@pytest.mark.parametrize("sigmas", [(0.0, 0.0, 0.0), (0.6, 0.0, 0.35), (4.5, 1.2, 0.0)],
+                         ids=["no denoise", "mixed radii", "wide radius"])
+def test_moire_develop_matches_numba(moire_driver, method, sigmas):
+    """Noise (Philox, recomputed inside the fused kernel), saturation, glare, the mirror-padded
+    demosaic of the raw tile, the two blur passes through shared memory and the sRGB table equal
+    moire.develop (the Numba kernels) bit for bit, for every shape, block grid (with the sample
+    dimension capped at 1: the sample loop runs) and thread order within a phase (a race or a
+    missing barrier would change the result with the order; unwritten shared memory is NaN)."""
+    from imgrestore.kernels.moire import develop, develop_block
+
+    cfa = method != "no CFA"
+    dem = method if cfa else "bilinear"
+    rng = np.random.default_rng([len(method), int(10 * sigmas[0])])
+    n = 3
+    for i, (h, w) in enumerate(MOIRE_SHAPES):
+        nc = 1 if cfa else 3
+        # capture values beyond [0, 1] too: subpixels of bright content exceed full scale
+        cap = rng.uniform(-0.05, 1.3, (n, h, w, nc)).astype(np.float32)
+        gt = rng.uniform(-0.05, 1.05, (n, h, w, 3)).astype(np.float32)
+        b = _moire_params(rng, n, cfa, sigmas, noisy=[True, False, True], glare=0.3 * (i % 2))
+        want, want_t = develop(cap.copy(), gt, b, dem)
+        if sigmas[0] > 4:
+            assert develop_block(int(b.taps()[1].max()), nc)[0] < 32  # the narrowed block is exercised
+        for max_grid, order in ((MAX_GRID, 0), (1, 1), (2, 2)):
+            got, got_t = _host_develop(moire_driver, cap, gt, b, dem, max_grid, order)
+            where = f"{h}x{w} grid<={max_grid} order {order}"
+            assert not np.isnan(got).any() and not np.isnan(got_t).any(), f"unwritten outputs, {where}"
+            bad = np.flatnonzero(got != want)
+            assert bad.size == 0, f"{where}: {bad.size} values differ, first at {np.unravel_index(bad[0], want.shape)}"
+            assert np.array_equal(got_t, want_t), where
+    # the noise is really there (the first sample is noisy): not two silent zeros
+    quiet = _moire_params(np.random.default_rng(0), n, cfa, sigmas, noisy=[False] * n, glare=0.0)
+    quiet.I, quiet.keys = b.I, b.keys
+    assert not np.array_equal(_host_develop(moire_driver, cap, gt, quiet, dem, MAX_GRID, 0)[0][0], want[0])

@@ -37,7 +37,9 @@ fake_cupy = pytest.importorskip("fake_cupy")
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "kernels"
 CU_FILES = {"resize": KERNELS / "resize.cu", "camera": KERNELS / "camera.cu", "moire": KERNELS / "moire.cu"}
-LAUNCHERS = ("resize_cuda", "camera_cuda", "moire_cuda")
+# every CuPy launcher module: each test imports them afresh against its own fake (a module left bound
+# to an earlier test's fake would reject this test's arrays)
+LAUNCHERS = tuple(sorted(p.stem for p in KERNELS.glob("*_cuda.py")))
 
 if not all(p.is_file() for p in CU_FILES.values()):
     pytest.skip("the CUDA sources kernels/*.cu are not here", allow_module_level=True)
@@ -223,38 +225,36 @@ def _moire_capture(L) -> list[str]:
     )
 
 
-def _moire_noise(L) -> list[str]:
-    N, M = L["N"], L["M"]
+def _moire_develop(L) -> list[str]:
+    from imgrestore.kernels.moire import tile_floats
+
+    N, H, W, nc, method, T, rmax = (L[k] for k in ("N", "H", "W", "nc", "method", "T", "rmax"))
+    I = _vals(L["Iall"]).reshape(-1, MI_N) if L["Iall"].size % MI_N == 0 else np.zeros((0, MI_N), np.int32)
+    bw, bh = L.block[:2]
     return _problems(
-        (N >= 1 and M >= 1, f"N, M must be >= 1: {N, M}"),
-        (L["x"].size == N * M, f"x has {L['x'].size} values, N*M = {N * M}"),
-        *_per_sample(L, N, ab=2, keys=2),
-        *_covers(L, M, per_thread=4),
+        (min(N, H, W, T) >= 1 and rmax >= 0, f"N, H, W, T must be >= 1, rmax >= 0: {N, H, W, T, rmax}"),
+        (nc in (1, 3) and np.all((I[:, 0] >= 0) == (nc == 1)), f"nc = {nc} does not match the CFA rows of Iall"),
+        (method in (0, 1, 2), f"method {method} not 0 (malvar), 1 (bilinear) or 2 (none)"),
+        (nc == 3 or method == 2 or min(H, W) >= 2, f"a Bayer demosaic needs H, W >= 2: {H, W}"),
+        *_flags(L, "has_glare"),
+        (L["glare"].size == (N * H * W if L["has_glare"] else L["glare"].size) and L["glare"].size >= 1,
+         f"glare has {L['glare'].size} values, N*H*W = {N * H * W} (has_glare = {L['has_glare']})"),
+        *_per_sample(L, N, ab=2, keys=2, Iall=MI_N, taps=T, radius=1),
+        (_in(L["radius"], 0, rmax + 1), f"a radius exceeds rmax = {rmax}: the shared tiles would overrun"),
+        (2 * rmax + 1 <= T, f"rmax = {rmax} needs {2 * rmax + 1} taps per sample, T = {T}"),
+        (L["lut"].size == 65537, f"lut has {L['lut'].size} values, the sRGB table has 65537"),
+        (L.shared_mem == 4 * tile_floats(bw, bh, rmax, nc),
+         f"shared_mem {L.shared_mem} != 4 * tile_floats({bw}, {bh}, {rmax}, {nc}) = {4 * tile_floats(bw, bh, rmax, nc)}"),
+        _shape(L, "cap", (N, H, W, nc)), _shape(L, "gt", (N, H, W, 3)), _shape(L, "out", (N, H, W, 3)),
+        _shape(L, "tgt", (N, H, W, 3)),
+        *_covers(L, W, H),
     )
-
-
-def _moire_blur(dst: str):
-    src = "x" if dst == "tmp" else "tmp"
-
-    def check(L) -> list[str]:
-        T, N, H, W, C = (L[k] for k in ("T", "N", "H", "W", "C"))
-        return _problems(
-            (min(T, N, H, W, C) >= 1, f"T, N, H, W, C must be >= 1: {T, N, H, W, C}"),
-            (L[src].size == L[dst].size == N * H * W * C, f"{src}/{dst} have {L[src].size}/{L[dst].size} values, N*H*W*C = {N * H * W * C}"),
-            *_per_sample(L, N, taps=T, radius=1),
-            (_in(L["radius"], 0, (T - 1) // 2 + 1), f"a radius exceeds (T-1)/2 = {(T - 1) // 2}: 2r+1 taps would overrun"),
-            _shape(L, src, (N, H, W, C)), _shape(L, dst, (N, H, W, C)),
-            *_covers(L, W, H),
-        )
-
-    return check
 
 
 CONTRACTS = {
     "resize_h_f32": _resize_h, "resize_w_f32": _resize_w,
     "mosaic_noise": _mosaic_noise, "full_colour": _full_colour, "demosaic_crf": _demosaic_crf,
-    "moire_decode": _moire_decode, "moire_capture": _moire_capture, "moire_noise": _moire_noise,
-    "moire_blur_h": _moire_blur("tmp"), "moire_blur_v_encode": _moire_blur("out"),
+    "moire_decode": _moire_decode, "moire_capture": _moire_capture, "moire_develop": _moire_develop,
 }
 
 
@@ -646,24 +646,21 @@ def _check_moire(cp, screen, b, out_hw, demosaic, out, tgt, device=0):
     assert cap[0]["nc"] == (1 if b.cfa else 3) and cap[0]["n"] == b.wts.shape[1]
     (Hs, Ws) = screen.shape[1:3]
     assert (cap[0]["H"], cap[0]["W"], cap[0]["Hs"], cap[0]["Ws"]) == (h, w, Hs, Ws)
-    noise = _of(cp, "moire_noise")
-    assert len(noise) == int(np.any(b.noise > 0))
-    if noise:
-        assert noise[0]["x"] is cap[0]["out"] and noise[0]["M"] == h * w * (1 if b.cfa else 3)
-        np.testing.assert_array_equal(noise[0]["ab"].get(), b.noise)
-    dm = _of(cp, "demosaic_crf")
-    phases = {tuple(r[:2]) for r in b.I}
-    assert len(dm) == (len(phases) if b.cfa and demosaic != "none" else 0)
-    assert all(L["method"] == ("malvar", "bilinear").index(demosaic) and L["apply_crf"] == 0 for L in dm)
-    bh, bv = _of(cp, "moire_blur_h"), _of(cp, "moire_blur_v_encode")
-    assert len(bh) == len(bv) == 2
-    for h_, v_ in zip(bh, bv):
-        assert v_["tmp"] is h_["tmp"] and h_["C"] == v_["C"] == 3
-    assert bv[0]["out"] is out and bv[1]["out"] is tgt and bh[1]["x"] is cap[0]["gt"]
-    assert _vals(bh[1]["radius"]).max() == 0 and bh[1]["T"] == 1
+    dv = _of(cp, "moire_develop")
+    assert len(dv) == 1 and _names(cp) == ["moire_decode", "moire_capture", "moire_develop"]  # nothing between
+    d = dv[0]
+    assert d["cap"] is cap[0]["out"] and d["gt"] is cap[0]["gt"] and d["out"] is out and d["tgt"] is tgt
+    assert d["nc"] == cap[0]["nc"] and d["method"] == ("malvar", "bilinear", "none").index(demosaic)
+    np.testing.assert_array_equal(d["ab"].get(), b.noise)
+    np.testing.assert_array_equal(d["keys"].get(), b.keys)
     taps, radius = b.taps()
-    np.testing.assert_array_equal(bh[0]["taps"].get(), taps)
-    np.testing.assert_array_equal(bh[0]["radius"].get(), radius)
+    np.testing.assert_array_equal(d["taps"].get(), taps)
+    np.testing.assert_array_equal(d["radius"].get(), radius)
+    assert d["rmax"] == radius.max() and d["has_glare"] == int(np.any(b.glare[:, 0] > 0))
+    if d["has_glare"]:
+        from imgrestore.kernels.moire import glare_field
+
+        np.testing.assert_array_equal(d["glare"].get(), glare_field(b, out_hw))
 
 
 @pytest.mark.parametrize("n,out_hw,src_hw", [(1, (7, 9), (16, 18)), (3, (24, 20), (40, 37)), (2, (2, 2), (6, 6))])
@@ -688,9 +685,7 @@ def test_moire_batch_more_samples_than_a_grid_dimension(cp):
     screen = _dev(cp, (n, 4, 4, 3))
     out, tgt = moire_batch(screen, b, (2, 2), "bilinear")
     _check_moire(cp, screen, b, (2, 2), "bilinear", out, tgt)
-    assert {L.grid[2] for L in cp._launches if L.block[1] > 1 and L.name != "demosaic_crf"} == {65535}
-    assert all(L.grid[2] == min(L["n_sel"], 65535) for L in _of(cp, "demosaic_crf"))  # one launch per Bayer phase
-    assert _of(cp, "moire_noise")[0].grid[1] == 65535
+    assert {L.grid[2] for L in cp._launches} == {65535}
 
 
 def test_moire_capture_only(cp):
@@ -747,10 +742,12 @@ def test_moire_plugin_on_cupy(cp, spec, c):
     _all_ok(cp)
     _is_output(cp, pair.input, (n, *out_hw, c))
     _is_output(cp, pair.target, (n, *out_hw, c))
-    names = _names(cp)
-    assert names[:2] == ["moire_decode", "moire_capture"] and names.count("moire_blur_v_encode") == 2
-    assert ("moire_noise" in names) == ("noise=false" not in spec)
-    assert ("demosaic_crf" in names) == ("cfa=false" not in spec and "demosaic=none" not in spec)
+    names = [m for m in _names(cp) if m.startswith("moire_")]  # (the JPEG kernels: test_jpeg_*)
+    assert names == ["moire_decode", "moire_capture", "moire_develop"]
+    d = _of(cp, "moire_develop")[0]
+    assert (d["nc"] == 3) == ("cfa=false" in spec) and (d["method"] == 2) == ("demosaic=none" in spec)
+    assert np.any(d["ab"].get() > 0) == ("noise=false" not in spec)
+    assert d["has_glare"] == ("glare=" in spec)
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,7 +771,7 @@ def test_every_kernel_is_launched_and_compiled_as_documented(cp):
         defined = set(fake_cupy.parse_kernels(cu.read_text()))
         assert defined <= launched, f"{cu.name}: never launched: {sorted(defined - launched)}"
     opts = {L.name: L.options for L in cp._launches}
-    for name in ("mosaic_noise", "full_colour", "demosaic_crf", "moire_capture", "moire_noise"):
+    for name in ("mosaic_noise", "full_colour", "demosaic_crf", "moire_capture", "moire_develop"):
         assert "--fmad=false" in opts[name], f"{name} must be compiled without FMA contraction (bit-exact twin)"
     # moire.cu includes camera.cu: it resolves on the module's -I path (the fake compiler expands it)
     assert any(o.startswith("-I") for o in opts["moire_capture"])

@@ -158,8 +158,10 @@ def test_corrupt_and_wrong_files(tmp_path, cli):
 
 
 @pytest.mark.parametrize("weights, lo, hi", [
-    ("pytorch2018_sigma25_pickled_module.pth", 30.43, 30.45),  # data README's figure
-    ("kair_dncnn_25.pth", 30.39, 30.49),                       # Table III 30.44 within 0.05 dB
+    # Table III's 30.44 within 0.05 dB: eval's noise is its own Philox draw (seed 0), not the
+    # authors' legacy-NumPy draw (30.445, tested below), and one draw moves the mean by ~0.02 dB
+    ("pytorch2018_sigma25_pickled_module.pth", 30.39, 30.49),
+    ("kair_dncnn_25.pth", 30.39, 30.49),
 ])
 def test_set12_sigma25_reproduces_table3_through_eval(tmp_path, cli, weights, lo, hi):
     ckpt = tmp_path / "dncnn.safetensors"

@@ -9,6 +9,7 @@ import json
 import click
 
 from imgrestore.cli.common import device_option
+from imgrestore.cli.restore import speed_options
 
 
 @click.command("eval")
@@ -29,28 +30,33 @@ from imgrestore.cli.common import device_option
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False), help="Also write restored images here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the scores as CSV.")
+@speed_options
 @device_option
 def eval_(weights: str, plugin: str | None, clean: str, degrade: str | None, input_dir: str | None, seed: int,
           y_channel: bool | None, crop: int | None, no_round: bool, tile: int, overlap: int, ensemble: bool,
-          precision: str, out: str | None, as_json: bool, as_csv: bool, device: str) -> None:
+          precision: str, out: str | None, as_json: bool, as_csv: bool, use_compile: bool, cuda_graphs: bool | None,
+          device: str) -> None:
     """Print PSNR/SSIM per image and the mean for a network on --clean images."""
     from pathlib import Path
 
     from imgrestore.degrade import Chain
     from imgrestore.errors import UserError
     from imgrestore.evaluate import as_rows, evaluate, format_table, summary
-    from imgrestore.restore import Restorer, torch_device
+    from imgrestore.restore import Restorer, check_compile, check_cuda_graphs, torch_device
     from imgrestore.weights.checkpoint import load_network
 
     if as_json and as_csv:
         raise UserError("--json and --csv: choose one output format")
     if crop is not None and crop < 0:
         raise UserError(f"--crop {crop}: expected a non-negative number of pixels")
-    chain = Chain.load(degrade) if degrade else None
     dev = torch_device(device)
+    check_cuda_graphs(cuda_graphs, dev)
+    if use_compile:
+        check_compile(dev)
+    chain = Chain.load(degrade) if degrade else None
     model, spec, ckpt = load_network(weights, plugin)
     restorer = Restorer(model, spec, device=dev, precision=precision, tile=tile or None, overlap=overlap,
-                        ensemble=ensemble)
+                        ensemble=ensemble, compile=use_compile, cuda_graphs=cuda_graphs)
     scores = evaluate(restorer, ckpt.network, Path(clean), chain, seed, Path(input_dir) if input_dir else None,
                       y_channel, crop, not no_round, Path(out) if out else None)
     if as_json:

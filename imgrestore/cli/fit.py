@@ -82,12 +82,22 @@ def parse_config(text: str | None, option: str) -> dict[str, Any]:
 @click.option("--val-images", type=int, default=None, help="Clean images held out for validation (default 10%).")
 @click.option("--val-pairs", type=click.Path(file_okay=False), default=None, help="Validate on these pairs instead.")
 @click.option("--ckpt-every", type=int, default=1000, show_default=True, help="Checkpoint every N iterations.")
-@click.option("--log-every", type=int, default=10, show_default=True, help="Metrics row every N iterations.")
+@click.option("--log-every", type=int, default=50, show_default=True,
+              help="Read the losses back from the device and write a metrics row (their mean) every N iterations.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--net-config", default=None, help="Builder arguments, e.g. 'depth=4,features=8'.")
 @click.option("--disc-config", default=None, help="Discriminator builder arguments, e.g. 'features=16'.")
 @click.option("--transfer-params", default=None, help="Parameter-name patterns to train (default: the plugin's).")
-@click.option("--amp", is_flag=True, help="bf16 autocast (CUDA only).")
+@click.option("--amp", is_flag=True, help="Same as --precision bf16 (kept for older commands).")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
+              help="Forward passes under bf16 autocast (losses and optimizer in fp32) or fp32; auto: bf16 on CUDA, "
+                   "fp32 on the CPU.")
+@click.option("--compile", "use_compile", is_flag=True,
+              help="torch.compile the network (and discriminator); checked before training starts.")
+@click.option("--pool", type=int, default=None,
+              help="Render N screens whole once and crop every sample from them where the chain runs "
+                   "(default 256 on the GPU; on the CPU windows are rendered per crop from 1,024 screens). "
+                   "Only for rendered screens (moire without --clean). See docs/sources.md.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @device_option
 @crf_file_option
@@ -97,7 +107,7 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
         adv_weight: float | None, seed: int, workers: int | None, val_every: int, val_count: int | None,
         val_images: int | None, val_pairs: str | None, ckpt_every: int, log_every: int, resume: bool,
         net_config: str | None, disc_config: str | None, transfer_params: str | None, amp: bool, quiet: bool,
-        device: str) -> None:
+        device: str, pool: int | None = None, precision: str = "auto", use_compile: bool = False) -> None:
     """Train a network; every default comes from the network plugin's paper recipe.
 
     \b
@@ -135,7 +145,7 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
         val_pairs=Path(val_pairs) if val_pairs else None, ckpt_every=ckpt_every, log_every=log_every, resume=resume,
         net_config=parse_config(net_config, "--net-config"), disc_config=parse_config(disc_config, "--disc-config"),
         transfer_params=tuple(p.strip() for p in transfer_params.split(",") if p.strip()) if transfer_params else None,
-        amp=amp, progress=not quiet)
+        amp=True if amp else None, precision=precision, compile=use_compile, progress=not quiet, pool=pool)
     try:
         result = run_fit(opts)
     except Interrupted as exc:

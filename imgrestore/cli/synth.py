@@ -25,9 +25,14 @@ from imgrestore.cli.common import crf_file_option, device_option, resolve
 @click.option("--batch", type=int, default=16, show_default=True, help="Pairs degraded together (speed only).")
 @click.option("--save-side", is_flag=True, help="Also save side outputs (e.g. noise sigma maps) as .npy.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Threads encoding PNG files.")
+@click.option("--pool", type=int, default=None,
+              help="Render N screens whole, once, and crop every pair from them where the chain runs (uint8, "
+                   "6.2 MB per 1080x1920 screen; pair i takes screen k < N). Default: 256 with --device cuda; "
+                   "on the CPU windows are rendered per crop from 1,024 screens. Only for rendered screens.")
 @crf_file_option
 @device_option
-def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch, save_side, workers, device) -> None:
+def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch, save_side, workers, pool,
+          device) -> None:
     """Write degraded/clean training pairs from a degradation chain.
 
     NAME-or-SPEC is a degradation name (bicubic), a chain
@@ -36,25 +41,33 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
     """
     from imgrestore.degrade import Chain
     from imgrestore.errors import UserError
-    from imgrestore.synth import (SynthConfig, builtin_sources, chain_content, parse_shard, scan_sources, screen_sources,
-                                  synthesize)
+    from imgrestore.sources_pool import DEVICE_POOL_SCREENS, check_pool_size, require_large_enough
+    from imgrestore.synth import (SCREEN_COUNT, SynthConfig, builtin_sources, chain_content, parse_shard, scan_sources,
+                                  screen_sources, synthesize)
 
     dev = resolve(device)
     for opt, val, lo in (("--patch", patch, 8), ("--batch", batch, 1), ("--seed", seed, 0)):
         if val < lo:
             raise UserError(f"{opt} {val}: expected an integer >= {lo}")
+    check_pool_size(pool)
     chain = Chain.load(spec)
+    screens = input_dir is None and chain_content(chain) == "screens"
+    if pool is not None and not screens:
+        raise UserError(f"--pool {pool}: sets how many rendered screens a run holds (chains that photograph a "
+                        "screen, without --input); image files and built-in photos are always held whole once")
+    if screens and pool is None and dev == "cuda":
+        pool = DEVICE_POOL_SCREENS
     cfg = SynthConfig(chain=chain, out=out, patch=patch, count=count, seed=seed, device=dev,
                       shard=parse_shard(shard), bits=int(bits), channels=int(channels), batch=batch,
-                      save_side=save_side, workers=workers)
+                      save_side=save_side, workers=workers, pool=pool)
     need = chain.source_size((patch, patch))
     if input_dir is None:
-        if chain_content(chain) == "screens":
-            sources = screen_sources(seed, need)
+        if screens:
+            sources = screen_sources(seed, need, pool or SCREEN_COUNT)
         else:
-            sources = [s for s in builtin_sources() if s.hw[0] >= need[0] and s.hw[1] >= need[1]]
-            if not sources:
-                raise UserError(f"--patch {patch}: larger than every built-in sample image; pass --input")
+            builtin = builtin_sources()
+            require_large_enough(builtin, need, f"--patch {patch}: built-in samples")
+            sources = [s for s in builtin if s.hw[0] >= need[0] and s.hw[1] >= need[1]]
     else:
         if not input_dir.is_dir():
             raise UserError(f"--input {input_dir}: not a folder")

@@ -43,10 +43,21 @@ class StageContext:
     indices: Sequence[int]
     stage: int
 
-    def normal(self, xp, shape_per_sample: tuple[int, ...]) -> Array:
-        """Standard-normal noise, one independent reproducible field per sample, stacked."""
-        fields = [_rng.normal_field(xp, shape_per_sample, self.seed, i, self.stage) for i in self.indices]
-        return xp.stack(fields)
+    def normal(self, xp, shape_per_sample: tuple[int, ...], stream: int = 0) -> Array:
+        """Standard-normal float32 noise (N, *shape_per_sample), one field per sample, on ``xp``.
+
+        Sample ``i``'s field is Philox4x32-10 under :func:`imgrestore.rng.sample_keys` (seed, i,
+        stage) + Box-Muller (:mod:`imgrestore.kernels.noise`): a function of (seed, i, stage,
+        stream) only, bit-identical on NumPy/Numba and CUDA. ``stream`` gives a stage further
+        independent fields (0, 1, 2, ...).
+        """
+        from imgrestore.kernels.noise import normal_fields
+
+        return normal_fields(xp, self.keys(), tuple(shape_per_sample), stream)
+
+    def keys(self) -> np.ndarray:
+        """The Philox keys (N, 2) uint32 of this stage's noise, one per sample."""
+        return _rng.sample_keys(self.seed, self.indices, self.stage)
 
     def rng(self, k: int, purpose: int = _rng.NOISE) -> np.random.Generator:
         """A numpy generator owned by the k-th sample of the batch (host-side draws)."""
@@ -68,6 +79,8 @@ class Degradation:
       colour_only  True when the model's physics is colour (a colour screen seen through a
                 Bayer CFA): it still renders 1-channel content for ``synth``, but training a
                 1-channel network on it is refused as a mismatch (``imgrestore fit``).
+      same_on_every_backend  True when CPU and GPU outputs are equal bit for bit (and a test
+                shows it): ``synth`` then lets one output folder be resumed on either backend.
     Methods a subclass overrides: :meth:`apply` (required); :meth:`derive` to add values
     computed from the drawn ones; :meth:`source_size` when it needs a larger source crop than
     the target patch (a warp); :meth:`output_size` when it changes the input size.
@@ -79,6 +92,7 @@ class Degradation:
     bench_size: ClassVar[int] = 512  # default image side of ``imgrestore bench degrade NAME``
     default_content: ClassVar[str] = "photos"  # built-in synth sources without --input: photos | screens
     colour_only: ClassVar[bool] = False  # colour physics: a 1-channel network cannot train on it
+    same_on_every_backend: ClassVar[bool] = False  # NumPy/Numba and CUDA give the same bits (tested)
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.params))

@@ -93,16 +93,20 @@ def _source_loader(src: Source) -> Callable[[], np.ndarray]:
 
 
 def load_sources(folder: Path | None, need_hw: tuple[int, int], option: str, content: str = "photos",
-                 seed: int = 0) -> list[Source]:
+                 seed: int = 0, screens: int | None = None) -> list[Source]:
     """Usable images of `folder` for crops of `need_hw`; unreadable or too small ones are
     reported and skipped; none left is a UserError. Without a folder: the built-in `content`
-    that ``imgrestore synth`` would use (scikit-image's samples, or screens rendered in code)."""
-    from imgrestore.synth import builtin_sources, screen_sources
+    that ``imgrestore synth`` would use (scikit-image's samples, or `screens` screens rendered in
+    code, 1,024 by default); samples all smaller than the crop are a UserError naming the sizes."""
+    from imgrestore.sources_pool import require_large_enough
+    from imgrestore.synth import SCREEN_COUNT, builtin_sources, screen_sources
 
     if folder is None:
         if content == "screens":
-            return screen_sources(seed, need_hw)
-        return [s for s in builtin_sources() if s.hw[0] >= need_hw[0] and s.hw[1] >= need_hw[1]]
+            return screen_sources(seed, need_hw, screens or SCREEN_COUNT)
+        builtin = builtin_sources()
+        require_large_enough(builtin, need_hw, f"{option} (default: scikit-image's samples)")
+        return [s for s in builtin if s.hw[0] >= need_hw[0] and s.hw[1] >= need_hw[1]]
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{option} {folder}: no such folder")
@@ -132,6 +136,9 @@ class CropSource:
     the position drawn from its own CROP stream (the draws of ``imgrestore synth``)."""
 
     def __init__(self, sources: list[Source], channels: int | None, hw: tuple[int, int]):
+        from imgrestore.sources_pool import require_large_enough
+
+        require_large_enough(sources, hw, "sources")
         self.sources, self.hw, self.channels = sources, hw, channels
         self.images = ImageLRU([_source_loader(s) for s in sources], channels)
 
@@ -141,6 +148,10 @@ class CropSource:
         img = self.images.get(k) if src.render is None else None
         full = src.hw if img is None else img.shape[:2]
         h, w = self.hw
+        if full[0] < h or full[1] < w:
+            from imgrestore.sources_pool import too_small
+
+            raise too_small(src.name, full, self.hw)
         r = _rng.sample_rng(seed, i, CROP_STAGE, _rng.CROP)
         y = int(r.integers(0, full[0] - h + 1))
         x = int(r.integers(0, full[1] - w + 1))
@@ -154,18 +165,46 @@ class CropSource:
 
 
 class SynthStream:
-    """Clean crops degraded on the fly by `chain` (numpy/Numba; `xp` = cupy keeps them on the GPU)."""
+    """Clean crops degraded on the fly by `chain` (numpy/Numba; `gpu` runs it on CuPy).
 
-    def __init__(self, sources: list[Source], chain: Any, patch: int, channels: int, seed: int, gpu: bool = False):
+    With `pool` the sources are held whole where the chain runs (a :class:`SourcePool`: on the GPU
+    with `gpu`, else in host RAM) and each batch is one gather; otherwise crops are cut (screens
+    rendered window by window) on the host per sample and uploaded. Sample ``i`` takes the same
+    source and crop either way (docs/sources.md)."""
+
+    def __init__(self, sources: list[Source], chain: Any, patch: int, channels: int, seed: int, gpu: bool = False,
+                 pool: bool = False):
         self.chain, self.seed, self.patch, self.gpu = chain, seed, patch, gpu
-        self.crops = CropSource(sources, channels, chain.source_size((patch, patch)))
+        hw = chain.source_size((patch, patch))
+        self.crops = CropSource(sources, channels, hw)
+        self.pool = None
+        if pool:
+            from imgrestore.backend import xp_for
+            from imgrestore.sources_pool import SourcePool
+
+            rendered = all(s.render is not None for s in sources)
+            self.pool = SourcePool(sources, channels, xp_for("cuda" if gpu else "cpu"), hw,
+                                   "--pool" if rendered else "--clean", warn=_warn)
+
+    def prefill(self, n_samples: int) -> int:
+        """Render into the pool every screen samples 0..n_samples-1 take (before training starts, so the
+        loop never waits for a render); returns how many were rendered."""
+        if self.pool is None or not self.pool.rendered:
+            return 0
+        return self.pool.fill(self.pool.keys_for(self.seed, range(n_samples)))
 
     def batch(self, indices: Sequence[int]) -> Batch:
-        clean = self.crops.crops(self.seed, indices)
-        if self.gpu:
-            import cupy
+        if self.pool is not None:
+            clean, _, kept = self.pool.gather(self.seed, indices, self.crops.hw)
+            if len(kept) != len(indices):
+                bad = sorted(self.pool.bad)[0]
+                raise UserError(f"source {self.pool.sources[bad].name}: unreadable (see the warning above)")
+        else:
+            clean = self.crops.crops(self.seed, indices)
+            if self.gpu:
+                import cupy
 
-            clean = cupy.asarray(clean)
+                clean = cupy.asarray(clean)
         pair = self.chain(clean, self.seed, list(indices))
         return Batch(pair.input, pair.target, list(indices), dict(pair.side))
 

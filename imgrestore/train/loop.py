@@ -5,10 +5,16 @@ What makes a run trustworthy lives here:
 * iteration ``t`` sees the batch of samples :func:`~imgrestore.train.data.batch_indices` ``(t)``
   and the learning rate ``lr_at(t)``, nothing else, so a resumed run on CPU repeats an
   uninterrupted one bit for bit;
-* a loss that is NaN or infinite stops the run *before* the update, with a message, and the
-  last good checkpoint on disk is kept;
-* Ctrl-C (SIGINT) asks the loop to stop after the current iteration and save a checkpoint; a
-  second Ctrl-C interrupts at once (the last checkpoint on disk stays valid);
+* losses stay on the device: the loop reads them back to the host once every ``log_every``
+  iterations and before every checkpoint (one read-back of the whole window), not once per
+  iteration, so a GPU is never made to wait for the host in between (docs/training-speed.md);
+* a loss that is NaN or infinite, found in that read-back, or non-finite weights, found before
+  every checkpoint, stop the run: no checkpoint with non-finite weights is ever written, the
+  weights are rolled back to the last good checkpoint (which stays on disk) and the message
+  names the first bad iteration;
+* Ctrl-C (SIGINT) asks the loop to stop after the current iteration and save a checkpoint (under
+  torchrun: at the next read-back, where the ranks agree); a second Ctrl-C interrupts at once
+  (the last checkpoint on disk stays valid);
 * checkpoints are written atomically (a full disk is a one-line error, nothing lost).
 """
 
@@ -35,7 +41,7 @@ MODEL = "model.safetensors"
 
 
 class NonFiniteLoss(UserError):
-    """A loss became NaN or infinite; the run stopped before applying it."""
+    """A loss or the weights became NaN or infinite; the run stopped and rolled back."""
 
 
 class Interrupted(Exception):
@@ -48,7 +54,8 @@ class Interrupted(Exception):
 
 @dataclass
 class LoopSettings:
-    """How long and how often: iterations, batch, learning-rate schedule, cadences."""
+    """How long and how often: iterations, batch, learning-rate schedule, cadences, and how the
+    step runs on the device (bf16 autocast, channels-last, torch.compile)."""
 
     iters: int
     batch: int
@@ -56,10 +63,12 @@ class LoopSettings:
     lr_final: float | None = None   # exponential decay from lr to lr_final over the run
     val_every: int = 500
     ckpt_every: int = 1000
-    log_every: int = 10
+    log_every: int = 50             # losses are read back to the host this often (and at checkpoints)
     workers: int = 0
     device: str = "cpu"
     amp: bool = False               # bf16 autocast (CUDA only)
+    channels_last: bool = False     # network and batches in NHWC memory (CUDA)
+    compile: bool = False           # the step's forward modules went through torch.compile
     progress: bool = True
 
     def lr_at(self, it: int) -> float:
@@ -69,20 +78,29 @@ class LoopSettings:
 
 
 def make_optimizer(name: str, params: list[torch.nn.Parameter], lr: float, momentum: float = 0.9,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """adam or sgd (momentum, weight decay) over `params`."""
+                   weight_decay: float = 0.0, fused: bool | None = None) -> torch.optim.Optimizer:
+    """adam or sgd (momentum, weight decay) over `params`. Adam is the fused CUDA kernel (one
+    launch for all parameters, no host reads) when every parameter is a CUDA float tensor;
+    `fused` False forces the default implementation. On the CPU nothing changes, so CPU runs
+    keep their bits."""
     name = name.lower()
     if not params:
         raise UserError("no trainable parameters (check --transfer-params / the plugin's transfer set)")
     if name == "adam":
+        if fused is None:
+            fused = all(p.is_cuda and p.is_floating_point() for p in params)
+        if fused:
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise UserError(f"--optimizer {name!r}: expected adam or sgd")
 
 
-def to_nchw(x: Any, device: str) -> torch.Tensor:
-    """An NHWC batch (torch tensor, numpy, or CuPy via DLPack) as a dense NCHW float tensor."""
+def to_nchw(x: Any, device: str, channels_last: bool = False) -> torch.Tensor:
+    """An NHWC batch (torch tensor, numpy, or CuPy via DLPack) as an NCHW float tensor on
+    `device`: dense NCHW, or with `channels_last` the NHWC memory as it is (the permuted view
+    already has channels-last strides, so no copy beyond the transfer)."""
     if isinstance(x, np.ndarray):
         t = torch.from_numpy(x)
     elif isinstance(x, torch.Tensor):
@@ -90,22 +108,64 @@ def to_nchw(x: Any, device: str) -> torch.Tensor:
     else:
         from imgrestore.backend import to_torch
 
-        return to_torch(x).contiguous().to(device)
+        v = to_torch(x)  # an NCHW view of the NHWC array
+        if channels_last:
+            return v.to(device).contiguous(memory_format=torch.channels_last)
+        return v.contiguous().to(device)
+    if channels_last:
+        return t.permute(0, 3, 1, 2).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     return t.permute(0, 3, 1, 2).contiguous().to(device, non_blocking=True)
 
 
-def _finite(v: torch.Tensor) -> bool:
-    return bool(torch.isfinite(v.detach()).all())
+def compile_error(exc: BaseException) -> bool:
+    """Whether `exc` came out of torch.compile's machinery (dynamo, inductor, a backend)."""
+    return any(type(e).__module__.startswith(("torch._dynamo", "torch._inductor")) for e in _chain(exc))
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen = 0
+    while exc is not None and seen < 8:
+        yield exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def check_compile(device: str, option: str = "--compile") -> None:
+    """Compile and run a tiny function with torch.compile on `device`, so that a machine where
+    torch cannot compile (no C++ compiler for inductor on the CPU, no Triton on the GPU, an
+    unsupported platform) is a one-line UserError naming `option` before anything is trained
+    or written, not a traceback at the first iteration."""
+    def probe(x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) * 2.0 + 1.0
+
+    try:
+        x = torch.linspace(-1.0, 1.0, 16, device=device)
+        got = torch.compile(probe, dynamic=False)(x)
+        if not torch.allclose(got.cpu(), probe(x).cpu()):
+            raise RuntimeError("a compiled test function computed wrong values")
+    except Exception as exc:
+        raise UserError(f"{option}: torch cannot compile on {device} here ({_first_line(exc)}); "
+                        f"run without {option}") from None
+
+
+def _cast(amp: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp)
 
 
 class SupervisedStep:
     """One update of `net` on (input, target): forward through `fwd` (a TrainForward, maybe
-    DDP-wrapped), the named criterion, backward, optimizer step."""
+    DDP-wrapped and/or compiled), the named criterion in fp32, backward, optimizer step.
+    :meth:`run` returns the loss parts as device tensors and never reads them back."""
 
     def __init__(self, fwd: torch.nn.Module, net: torch.nn.Module, criterion: Any, optimizer: torch.optim.Optimizer,
-                 device: str, amp: bool = False, frozen_eval: list[torch.nn.Module] | None = None):
+                 device: str, amp: bool = False, frozen_eval: list[torch.nn.Module] | None = None,
+                 channels_last: bool = False):
         self.fwd, self.net, self.criterion, self.opt = fwd, net, criterion, optimizer
-        self.device, self.amp = device, amp
+        self.device, self.amp, self.channels_last = device, amp, channels_last
         self.frozen_eval = frozen_eval or []
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -119,26 +179,39 @@ class SupervisedStep:
         for m in self.frozen_eval:  # modules with no trainable parameters keep their statistics
             m.eval()
 
-    def __call__(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None]) -> dict[str, float]:
+    def run(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None] | None = None
+            ) -> dict[str, torch.Tensor]:
+        """One update; the loss parts (detached, on the device). `check`, when given, sees them
+        before the update (it may read them back; the loop passes none)."""
         from imgrestore.train.losses import side_to_nchw
 
-        x, y = to_nchw(item["input"], self.device), to_nchw(item["target"], self.device)
+        x = to_nchw(item["input"], self.device, self.channels_last)
+        y = to_nchw(item["target"], self.device, self.channels_last)
         side = {k: v.to(self.device) for k, v in side_to_nchw(item.get("side") or {}).items()}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+        with _cast(self.amp):
             out = self.fwd(x)
         out = {k: v.float() for k, v in out.items()}
         total, parts = self.criterion(out, y, side)
         parts = {"loss": total, **parts} if len(parts) > 1 else {"loss": total}
-        check(parts)
+        if check is not None:
+            check(parts)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
-        return {k: float(v.detach()) for k, v in parts.items()}
+        return {k: v.detach() for k, v in parts.items()}
+
+    def __call__(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None]) -> dict[str, float]:
+        """:meth:`run` with the parts read back as floats (one host sync; for direct callers)."""
+        return {k: float(v) for k, v in self.run(item, check).items()}
 
 
 class Trainer:
     """Runs `step` from iteration `start` to ``settings.iters`` with logging, validation,
-    checkpoints, NaN and Ctrl-C handling. ``on_iteration(t)`` (tests) runs after step t."""
+    checkpoints, NaN and Ctrl-C handling. ``on_iteration(t)`` (tests) runs after step t.
+
+    The step's loss parts stay on the device in ``_pending`` until a read-back (every
+    ``log_every`` iterations, before every checkpoint, at the end): one stacked tensor, one
+    transfer. Log rows hold the mean over their window of iterations, as before."""
 
     def __init__(self, step: Any, dataset: Any, out: Path, network: str, config: dict[str, Any],
                  settings: LoopSettings, dist: Dist | None = None,
@@ -148,7 +221,12 @@ class Trainer:
         self.s, self.dist = settings, dist or Dist()
         self.validate, self.meta, self.prefix, self.on_iteration = validate, meta or {}, prefix, on_iteration
         self.stop_requested = False
+        self._stop_agreed = False   # under torchrun: every rank saw the stop request at a read-back
         self.last_checkpoint: tuple[int, Path] | None = None
+        self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []   # (iteration, parts on the device)
+        self._window: dict[str, list[float]] = {}                     # read-back values since the last row
+        self._n_window = 0
+        self.shown: dict[str, float] = {}                             # what the progress line shows
 
     # -- pieces -----------------------------------------------------------------------------------
     def _loader(self) -> Iterator[dict[str, Any]]:
@@ -159,17 +237,94 @@ class Trainer:
                                    prefetch_factor=4, multiprocessing_context="spawn", persistent_workers=False))
         return (self.dataset[k] for k in range(len(self.dataset)))
 
-    def checkpoint(self, it: int) -> Path | None:
+    def _kept(self) -> str:
+        if self.last_checkpoint is None:
+            return "no checkpoint was written yet"
+        return f"the last good checkpoint {self.last_checkpoint[1]} (iteration {self.last_checkpoint[0]}) is kept"
+
+    def _rollback(self) -> str:
+        """Load the last good checkpoint back into the modules and optimizers, so the state in
+        memory is the one on disk again; returns the words for the message."""
+        if self.last_checkpoint is None:
+            return ""
+        from imgrestore.train.state import load_state
+
+        try:
+            load_state(self.last_checkpoint[1], self.step.modules(), self.step.optimizers(), self.network)
+        except Exception as exc:  # the message about the divergence matters more
+            return f" (rolling the weights back failed: {_first_line(exc)})"
+        return " and the weights were rolled back to it"
+
+    def _weight_flags(self) -> tuple[list[str], list[torch.Tensor]]:
+        names, flags = [], []
+        for name, mod in self.step.modules().items():
+            for k, v in mod.state_dict().items():
+                if v.is_floating_point():
+                    names.append(f"{name}/{k}")
+                    flags.append(torch.isfinite(v.detach()).all())
+        return names, flags
+
+    def _diverged_weights(self, it: int, bad: str) -> NonFiniteLoss:
+        name, _, key = bad.partition("/")
+        kept = self._kept()
+        return NonFiniteLoss(f"iteration {it}: the {name} weights became non-finite ({key}, ...): the run diverged; "
+                             f"not saved; {kept}{self._rollback()}; try a lower --lr")
+
+    def readback(self, it: int, weights: bool = False, collective: bool = True) -> None:
+        """Read the pending loss parts (and, with `weights`, one finite flag per weight tensor)
+        back in one transfer; append them to the log window. A non-finite value stops the run:
+        rolled back to the last good checkpoint, NonFiniteLoss naming the first bad iteration.
+        Under torchrun (`collective`) the ranks agree on divergence and stop requests here."""
+        pending, self._pending = self._pending, []
+        values = [v.float().reshape(()) for _, parts in pending for v in parts.values()]
+        names, flags = self._weight_flags() if weights else ([], [])
+        host: list[float] = []
+        if values or flags:
+            dev = (values or flags)[0].device
+            host = torch.cat([torch.stack(values).to(dev) if values else torch.zeros(0, device=dev),
+                              torch.stack(flags).float().to(dev) if flags else torch.zeros(0, device=dev)]).cpu().tolist()
+        first_bad: tuple[int, dict[str, float]] | None = None
+        k = 0
+        for t, parts in pending:
+            row = dict(zip(parts, host[k:k + len(parts)]))
+            k += len(parts)
+            if first_bad is None and not all(math.isfinite(v) for v in row.values()):
+                first_bad = (t, row)
+            if first_bad is None:
+                for name, v in row.items():
+                    self._window.setdefault(name, []).append(v)
+                self._n_window += 1
+        bad_weight = next((n for n, f in zip(names, host[k:]) if f != 1.0), None)
+        other = False
+        if collective and self.dist.active:  # every rank stops at the same iteration
+            flags_all = all_max([1.0 if (first_bad or bad_weight) else 0.0, 1.0 if self.stop_requested else 0.0],
+                                self.dist)
+            if flags_all[1] > 0:
+                self.stop_requested = self._stop_agreed = True
+            other = flags_all[0] > 0 and not (first_bad or bad_weight)
+        if first_bad is not None or other:
+            t, row = first_bad if first_bad is not None else (it, {})
+            vals = ", ".join(f"{n}={v:.6g}" for n, v in row.items()) if row else "on another rank"
+            where = "" if t == it else f" at iteration {it} (losses are read back every --log-every iterations)"
+            kept = self._kept()
+            raise NonFiniteLoss(f"iteration {t}: non-finite loss ({vals}); stopped{where}; {kept}{self._rollback()}; "
+                                "try a lower --lr")
+        if bad_weight is not None:
+            raise self._diverged_weights(it, bad_weight)
+
+    def checkpoint(self, it: int, checked: bool = False) -> Path | None:
+        """Write the training state and the model at iteration `it` (main rank). Unless the
+        caller has just done so (`checked`), the weights are checked first: non-finite weights
+        are never saved."""
         if not self.dist.main:
             return None
+        if not checked:
+            names, flags = self._weight_flags()
+            ok = torch.stack(flags).cpu().tolist() if flags else []
+            bad = next((n for n, f in zip(names, ok) if not f), None)
+            if bad is not None:
+                raise self._diverged_weights(it, bad)
         path = self.out / CHECKPOINT
-        for name, mod in self.step.modules().items():
-            bad = [k for k, v in mod.state_dict().items() if v.is_floating_point() and not _finite(v)]
-            if bad:
-                kept = (f"the last good checkpoint {self.last_checkpoint[1]} (iteration {self.last_checkpoint[0]}) is kept"
-                        if self.last_checkpoint else "no checkpoint was written yet")
-                raise NonFiniteLoss(f"iteration {it}: the {name} weights became non-finite ({bad[0]}, ...): the run "
-                                    f"diverged; not saved; {kept}; try a lower --lr")
         save_state(path, self.network, self.config, self.step.modules(), self.step.optimizers(), it, **self.meta)
         save_model(self.out / MODEL, self.network, self.config, self.step.modules()["net"], iteration=it,
                    stage=self.meta.get("stage"))
@@ -181,20 +336,24 @@ class Trainer:
             raise KeyboardInterrupt
         self.stop_requested = True
 
-    def _check(self, parts: dict[str, torch.Tensor], it: int) -> None:
-        bad = [k for k, v in parts.items() if not _finite(v)]
-        if self.dist.active:  # every rank must stop at the same iteration
-            flags = all_max([1.0 if bad else 0.0, 1.0 if self.stop_requested else 0.0], self.dist)
-            if flags[1] > 0:
-                self.stop_requested = True
-            if flags[0] > 0 and not bad:
-                bad = ["loss (on another rank)"]
-        if bad:
-            vals = ", ".join(f"{k}={float(v.detach().float().mean()) if v.numel() else v}" for k, v in parts.items())
-            kept = (f"the last good checkpoint {self.last_checkpoint[1]} (iteration {self.last_checkpoint[0]}) is kept"
-                    if self.last_checkpoint else "no checkpoint was written yet")
-            raise NonFiniteLoss(f"iteration {it + 1}: non-finite loss ({vals}); stopped before the update; {kept}; "
-                                "try a lower --lr")
+    def _step(self, item: dict[str, Any], first: bool) -> dict[str, torch.Tensor]:
+        run = getattr(self.step, "run", None)
+        try:
+            if run is not None:
+                return run(item)
+            return {k: torch.as_tensor(v) for k, v in self.step(item, lambda parts: None).items()}
+        except Exception as exc:
+            if first and self.s.compile and compile_error(exc):
+                raise UserError(f"--compile: torch could not compile the {self.network} training step "
+                                f"({_first_line(exc)}); run without --compile") from None
+            raise
+
+    def _row(self, it: int, lr: float, dt: float, wait: float) -> dict[str, Any]:
+        n = self._n_window
+        means = {k: sum(v) / len(v) for k, v in self._window.items()}
+        self.shown = means
+        return {"kind": "train", "iter": it, "lr": lr, "it_s": n / dt if dt > 0 else 0.0,
+                "data_share": wait / dt if dt > 0 else 0.0, **means}
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, start: int = 0, log: MetricsLog | None = None) -> int:
@@ -204,8 +363,10 @@ class Trainer:
         old_handler = None
         if threading.current_thread() is threading.main_thread():
             old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        if start and self.last_checkpoint is None and self.dist.main and (self.out / CHECKPOINT).exists():
+            self.last_checkpoint = (start, self.out / CHECKPOINT)  # resumed from it: the rollback target
         it = start
-        window: dict[str, list[float]] = {}
+        self._pending, self._window, self._n_window = [], {}, 0
         wait = 0.0
         t_window = time.perf_counter()
         try:
@@ -214,7 +375,8 @@ class Trainer:
             in_update = False
             try:
                 while it < s.iters:
-                    if self.stop_requested:
+                    # one process: honour Ctrl-C at once; torchrun: where the ranks agreed on it
+                    if self._stop_agreed or (self.stop_requested and not self.dist.active):
                         raise KeyboardInterrupt
                     t0 = time.perf_counter()
                     item = next(loader)
@@ -224,19 +386,21 @@ class Trainer:
                         for g in opt.param_groups:
                             g["lr"] = lr
                     in_update = True
-                    losses = self.step(item, lambda parts, it=it: self._check(parts, it))
+                    parts = self._step(item, it == start)
                     it += 1  # before leaving the update: a Ctrl-C in between never saves a model one step ahead
                     in_update = False
-                    for k, v in losses.items():
-                        window.setdefault(k, []).append(v)
-                    progress.update(it, losses)
-                    if self.dist.main and log is not None and (it % s.log_every == 0 or it == s.iters):
+                    self._pending.append((it, parts))
+                    due_log = it % s.log_every == 0 or it == s.iters
+                    due_ckpt = it % s.ckpt_every == 0 or it == s.iters
+                    if due_log or due_ckpt:
+                        self.readback(it, weights=due_ckpt)
+                    if due_log:
                         dt = time.perf_counter() - t_window
-                        n = len(next(iter(window.values())))
-                        log.add({"kind": "train", "iter": it, "lr": lr, "it_s": n / dt if dt > 0 else 0.0,
-                                 "data_share": wait / dt if dt > 0 else 0.0,
-                                 **{k: sum(v) / len(v) for k, v in window.items()}})
-                        window, wait, t_window = {}, 0.0, time.perf_counter()
+                        row = self._row(it, lr, dt, wait)
+                        if self.dist.main and log is not None:
+                            log.add(row)
+                        self._window, self._n_window, wait, t_window = {}, 0, 0.0, time.perf_counter()
+                    progress.update(it, self.shown)
                     if self.validate is not None and self.dist.main and (it % s.val_every == 0 or it == s.iters):
                         scores = self.validate()
                         self.step.train_mode()
@@ -244,15 +408,18 @@ class Trainer:
                             log.add({"kind": "val", "iter": it, **scores})
                         progress.message(f"{self.prefix} {it}/{s.iters}  validation  "
                                          + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-                    if it % s.ckpt_every == 0 or it == s.iters:
-                        self.checkpoint(it)
+                    if due_ckpt:
+                        self.checkpoint(it, checked=True)
                     if self.on_iteration is not None:
                         self.on_iteration(it)
             except KeyboardInterrupt:
                 progress.close()
                 path = None
                 if not in_update:  # the model is exactly the state after `it` iterations
-                    path = self.checkpoint(it)
+                    # this rank's losses and the weights, read back here: a diverged run is
+                    # rolled back and reported, never saved
+                    self.readback(it, weights=True, collective=False)
+                    path = self.checkpoint(it, checked=True)
                 raise Interrupted(it, path if path else (self.last_checkpoint[1] if self.last_checkpoint else None)) from None
         finally:
             progress.close()

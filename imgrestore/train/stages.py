@@ -73,12 +73,15 @@ class FitOptions:
     val_images: int | None = None
     val_pairs: Path | None = None
     ckpt_every: int = 1000
-    log_every: int = 10
+    log_every: int = 50
     resume: bool = False
     net_config: dict[str, Any] = field(default_factory=dict)
     disc_config: dict[str, Any] = field(default_factory=dict)
     transfer_params: tuple[str, ...] | None = None
-    amp: bool = False
+    amp: bool | None = None         # the older switch: True = precision bf16, False = fp32
+    precision: str = "auto"         # auto (bf16 on CUDA, fp32 on the CPU), bf16 or fp32
+    compile: bool = False           # torch.compile the generator (and discriminator)
+    pool: int | None = None  # rendered screens held whole where the chain runs (docs/sources.md)
     progress: bool = True
     figures: bool = True
 
@@ -167,6 +170,27 @@ def check_patch(patch: int, spec: Any) -> None:
     m = max(1, spec.size_multiple) * max(1, spec.scale)
     if patch < 1 or patch % m:
         raise UserError(f"--patch {patch}: network {spec.name} needs a multiple of {m}")
+
+
+def _gpu_ok() -> bool:
+    from imgrestore.backend import gpu_available
+
+    return gpu_available()
+
+
+def _screen_pool(opts: FitOptions, content: str, gpu: bool) -> int | None:
+    """Screens in the run's pool: --pool, 256 on the GPU, None (windows per crop) on the CPU; only
+    rendered screens have a pool (photos are held whole on the GPU anyway)."""
+    from imgrestore.sources_pool import DEVICE_POOL_SCREENS, check_pool_size
+
+    check_pool_size(opts.pool)
+    screens = opts.clean is None and content == "screens"
+    if opts.pool is not None and not screens:
+        raise UserError(f"--pool {opts.pool}: sets how many rendered screens a run holds (chains that photograph "
+                        "a screen, without --clean); image files and built-in photos are held whole once")
+    if opts.pool is None and screens and gpu:
+        return DEVICE_POOL_SCREENS
+    return opts.pool
 
 
 class RunFolder:
@@ -265,16 +289,63 @@ def _surrogate_grid(folder: Path, g: torch.nn.Module, stream: Any, k: int, devic
 # stage 1 and the paired stages
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class DeviceSpeed:
+    """How the step runs on the device: bf16 autocast of forward passes (losses and optimizer
+    stay fp32), channels-last network and batches, torch.compile. On the CPU all off unless
+    asked (compile), so CPU runs keep their bits; on CUDA bf16 and channels-last are the
+    default (docs/training-speed.md)."""
+
+    amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
+
+    def describe(self) -> str:
+        words = [w for w, on in (("bf16 autocast", self.amp), ("channels-last", self.channels_last),
+                                 ("torch.compile", self.compile)) if on]
+        return ", ".join(words)
+
+
+def device_speed(opts: FitOptions, device: str) -> DeviceSpeed:
+    """--precision/--amp/--compile resolved for `device`; a bad combination is a one-line error."""
+    if opts.precision not in PRECISIONS:
+        raise UserError(f"--precision {opts.precision!r}: expected one of {', '.join(PRECISIONS)}")
+    cuda = device.startswith("cuda")
+    precision = opts.precision
+    if opts.amp is not None:
+        want = "bf16" if opts.amp else "fp32"
+        if precision not in ("auto", want):
+            raise UserError(f"--amp: means --precision bf16; it contradicts --precision {precision}")
+        precision = want
+        if opts.amp and not cuda:
+            raise UserError("--amp: bf16 autocast is for a CUDA GPU; leave it off on the CPU")
+    if precision == "bf16" and not cuda:
+        raise UserError(f"--precision bf16: bf16 autocast is for a CUDA GPU; use fp32 (the default) on {device}")
+    amp = precision == "bf16" or (precision == "auto" and cuda)
+    return DeviceSpeed(amp=amp, channels_last=cuda, compile=opts.compile)
+
+
+def _compiled(module: Any, speed: DeviceSpeed) -> Any:
+    """`module` through torch.compile when asked; the module itself (its state dict, the
+    checkpoints) is unchanged, only the callable the step uses."""
+    return torch.compile(module) if speed.compile else module
+
+
 def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run the stage(s) `opts` asks for; returns a summary (folders, final model, scores)."""
     from imgrestore.restore import torch_device
+    from imgrestore.train.loop import check_compile
 
     if opts.stage not in STAGES:
         raise UserError(f"--stage {opts.stage!r}: expected one of {', '.join(STAGES)}")
     dist = from_env()
     device = torch_device(opts.device)
-    if opts.amp and not device.startswith("cuda"):
-        raise UserError("--amp: bf16 autocast is for a CUDA GPU; leave it off on the CPU")
+    device_speed(opts, device)
+    if opts.compile:  # before anything is read, trained or written
+        check_compile(device)
     device = setup(dist, device)
     torch.manual_seed(opts.seed)
     try:
@@ -323,9 +394,12 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
     val_batch: Any = None
     side_names: set[str] | None = None
     chain = None
+    pool: int | None = None  # screens in the source pool (synthetic stage on screens only)
     if opts.pairs is not None:
         if opts.degrade or opts.clean:
             raise UserError("--pairs: give either --pairs or --clean/--degrade, not both")
+        if opts.pool is not None:
+            raise UserError(f"--pool {opts.pool}: holds rendered screens for on-the-fly synthesis; not with --pairs")
         entries = D.read_pairs(opts.pairs, "--pairs")
         patch = opts.patch or rec.patch
         # read as stored (no channel conversion), so a colour folder for a gray network is caught
@@ -357,25 +431,29 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
         check_patch(patch, spec)
         side_names = D.probe_chain(chain, channels, patch, spec.name, max(1, spec.scale))
         content = chain_content(chain)
-        sources = D.load_sources(opts.clean, chain.source_size((patch, patch)), "--clean", content, opts.seed)
+        gpu = device.startswith("cuda") and not opts.workers and _gpu_ok()
+        pool = _screen_pool(opts, content, gpu)
+        sources = D.load_sources(opts.clean, chain.source_size((patch, patch)), "--clean", content, opts.seed, pool)
         train_src, val_src = D.split_sources(sources, opts.val_images, opts.seed)
         if not val_src:
             say(f"imgrestore: warning: --clean has {len(sources)} usable image(s): validation crops come from the "
                 "training images (give more images for a held-out split)", dist)
             val_src = train_src
-        gpu = False
-        if device.startswith("cuda"):
-            from imgrestore.backend import gpu_available
+        # CuPy chain on the GPU in the training process, handed to torch by DLPack, its sources held
+        # there whole (with --workers the chain runs on the CPU in the workers instead)
+        stream = D.SynthStream(train_src, chain, patch, channels, opts.seed, gpu, pool=gpu or pool is not None)
+        if gpu and pool is not None:
+            import time
 
-            # CuPy chain on the GPU in the training process, handed to torch by DLPack
-            # (with --workers the chain runs on the CPU in the workers instead)
-            gpu = gpu_available() and not opts.workers
-        stream = D.SynthStream(train_src, chain, patch, channels, opts.seed, gpu)
+            t0 = time.perf_counter()
+            made = stream.prefill(iters * batch * dist.world)
+            say(f"fit: rendered {made} screens into the GPU pool in {time.perf_counter() - t0:.1f} s", dist)
         n_val = 16 if opts.val_count is None else opts.val_count
         if n_val and opts.val_pairs is None:
             vs = D.SynthStream(val_src, chain, patch, channels, opts.seed + D.VAL_SEED_OFFSET)
             val_batch = vs.batch(list(range(n_val)))
-        data_desc = (f"{chain.spec()} on the fly from {opts.clean or BUILTIN_CONTENT[content]} "
+        data_desc = (f"{chain.spec()} on the fly from {opts.clean or BUILTIN_CONTENT[content]}"
+                     f"{f' (pool of {pool})' if pool is not None else ''} "
                      f"({len(train_src)} training / {len(val_src) if val_src is not train_src else 0} held-out images)")
     if opts.val_pairs is not None:
         val_batch = D.PairsStream(opts.val_pairs, None, channels, 0, "--val-pairs").all()
@@ -383,7 +461,10 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
     # -- network, optimizer, run folder -------------------------------------------------------------
     net = init_model if init_model is not None else build_net(spec, config)
     criterion.check(net, spec.name, side_names)
+    speed = device_speed(opts, device)
     net.to(device)
+    if speed.channels_last:
+        net.to(memory_format=torch.channels_last)
     frozen: list[torch.nn.Module] = []
     if opts.stage == "transfer":
         patterns = opts.transfer_params or spec.transfer
@@ -399,28 +480,28 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
         frozen = _frozen_bn(net)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = make_optimizer(optimizer, params, lr, momentum, weight_decay)
-    settings = {"plugin": spec.name, "stage": opts.stage, "data": data_desc, "seed": opts.seed, "batch": batch,
+    settings = {"plugin": spec.name, "stage": opts.stage, "pool": pool, "data": data_desc, "seed": opts.seed, "batch": batch,
                 "patch": patch, "loss": loss_name, "optimizer": optimizer, "lr": lr, "lr_final": lr_final,
                 "iters": iters, "net_config": config, "init": str(opts.init) if opts.init else None,
                 "transfer_params": list(opts.transfer_params or spec.transfer) if opts.stage == "transfer" else None,
                 "world": dist.world, "device": device}
     folder = RunFolder(opts.out, settings, opts.resume, dist)
     start = folder.resume_point({"net": net}, {"net": opt}, spec.name)
-    fwd = wrap(TrainForward(net, criterion.outputs), dist, device)
-    step = SupervisedStep(fwd, net, criterion, opt, device, opts.amp, frozen)
+    fwd = _compiled(wrap(TrainForward(net, criterion.outputs), dist, device), speed)
+    step = SupervisedStep(fwd, net, criterion, opt, device, speed.amp, frozen, speed.channels_last)
     workers = opts.workers if opts.workers is not None else (1 if chain is not None and not gpu else 0)
     ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters)
     validator = Validator(net, _val_batches(val_batch, 16), device) if val_batch is not None else None
     ls = LoopSettings(iters=iters, batch=batch, lr=lr, lr_final=lr_final, val_every=opts.val_every,
                       ckpt_every=opts.ckpt_every, log_every=opts.log_every, workers=workers, device=device,
-                      amp=opts.amp, progress=opts.progress)
+                      amp=speed.amp, channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress)
     trainer = Trainer(step, ds, opts.out, spec.name, config, ls, dist, validator,
                       meta={"stage": opts.stage, "settings": settings}, prefix=f"fit {spec.name} {opts.stage}",
                       on_iteration=on_iteration)
     say(f"fit {spec.name} {opts.stage}: {data_desc}; {iters} iterations x batch {batch}"
         f"{f' x {dist.world} ranks' if dist.active else ''}, patch {patch}, loss {loss_name}, {optimizer} lr {lr:g}"
         f"{f' -> {lr_final:g}' if lr_final else ''}; {sum(p.numel() for p in params):,} trainable parameters"
-        f"{f'; resuming at iteration {start}' if start else ''}", dist)
+        f"{f'; {speed.describe()}' if speed.describe() else ''}{f'; resuming at iteration {start}' if start else ''}", dist)
     log = MetricsLog(opts.out, resume_at=start) if dist.main else None
     try:
         trainer.run(start, log)
@@ -458,9 +539,12 @@ class AdversarialStep:
     :class:`DiscriminatorPair` (maybe DDP-wrapped)."""
 
     def __init__(self, g_fwd: Any, g: torch.nn.Module, d_fwd: Any, d: torch.nn.Module, opt_g: torch.optim.Optimizer,
-                 opt_d: torch.optim.Optimizer, adv_weight: float, device: str, amp: bool = False):
+                 opt_d: torch.optim.Optimizer, adv_weight: float, device: str, amp: bool = False,
+                 channels_last: bool = False, d_score: Any = None):
         self.g_fwd, self.g, self.d_fwd, self.d = g_fwd, g, d_fwd, d
         self.opt_g, self.opt_d, self.lam, self.device, self.amp = opt_g, opt_d, adv_weight, device, amp
+        self.channels_last = channels_last
+        self.d_score = d_score if d_score is not None else d  # D for the G update (maybe compiled)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"net": self.g, "disc": self.d}
@@ -472,9 +556,14 @@ class AdversarialStep:
         self.g.train()
         self.d.train()
 
-    def __call__(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None]) -> dict[str, float]:
-        x, xs = to_nchw(item["input"], self.device), to_nchw(item["target"], self.device)
-        clean = to_nchw(item["clean"], self.device)
+    def run(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None] | None = None
+            ) -> dict[str, torch.Tensor]:
+        """One D and one G update; the loss parts (detached, on the device). `check`, when
+        given, sees each loss before its update (the loop passes none: no host reads)."""
+        check = check or (lambda parts: None)
+        cl = self.channels_last
+        x, xs = to_nchw(item["input"], self.device, cl), to_nchw(item["target"], self.device, cl)
+        clean = to_nchw(item["clean"], self.device, cl)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             out = self.g_fwd(x)["out"]
             real_logits, fake_logits = self.d_fwd(clean, out.detach())
@@ -487,7 +576,7 @@ class AdversarialStep:
             p.requires_grad_(False)
         try:
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
-                adv = generator_adversarial(self.d(out).float())
+                adv = generator_adversarial(self.d_score(out).float())
             rec = l2(out.float(), xs)
             total = rec + self.lam * adv
             check({"loss": total, "l2": rec, "adv": adv})
@@ -497,8 +586,11 @@ class AdversarialStep:
         finally:
             for p in self.d.parameters():
                 p.requires_grad_(True)
-        return {"loss": float(total.detach()), "l2": float(rec.detach()), "adv": float(adv.detach()),
-                "d": float(d_loss.detach())}
+        return {"loss": total.detach(), "l2": rec.detach(), "adv": adv.detach(), "d": d_loss.detach()}
+
+    def __call__(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None]) -> dict[str, float]:
+        """:meth:`run` with the parts read back as floats (one host sync; for direct callers)."""
+        return {k: float(v) for k, v in self.run(item, check).items()}
 
 
 def load_real(folder: Path, channels: int, min_side: int, option: str = "--real") -> tuple[list[str], list[np.ndarray]]:
@@ -618,6 +710,9 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         g = build_net(spec, config)
         g.load_state_dict(g_prev.state_dict())
         g.to(device)
+        speed = device_speed(opts, device)
+        if speed.channels_last:
+            g.to(memory_format=torch.channels_last)
         # D's initial weights depend on (seed, stage) only, not on what ran before in this
         # process (a resumed run skips finished stages): resume stays bit-exact
         torch.manual_seed(int(np.random.SeedSequence([opts.seed, k]).generate_state(1)[0]))
@@ -627,25 +722,29 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         except (TypeError, ValueError) as exc:
             raise UserError(f"--disc-config {opts.disc_config}: cannot build the discriminator: {exc}") from None
         d.to(device)
+        if speed.channels_last:
+            d.to(memory_format=torch.channels_last)
         opt_g = make_optimizer("adam", list(g.parameters()), lr)
         opt_d = make_optimizer("adam", list(d.parameters()), lr)
         start = folder.resume_point({"net": g, "disc": d}, {"net": opt_g, "disc": opt_d}, spec.name)
-        g_fwd = wrap(TrainForward(g, "out"), dist, device)
-        d_fwd = wrap(DiscriminatorPair(d), dist, device)
-        step = AdversarialStep(g_fwd, g, d_fwd, d, opt_g, opt_d, lam, device, opts.amp)
+        g_fwd = _compiled(wrap(TrainForward(g, "out"), dist, device), speed)
+        d_fwd = _compiled(wrap(DiscriminatorPair(d), dist, device), speed)
+        step = AdversarialStep(g_fwd, g, d_fwd, d, opt_g, opt_d, lam, device, speed.amp, speed.channels_last,
+                               _compiled(d, speed))
         stream = D.RealStream(real, targets, patch, scale, opts.seed + k)
         clean = D.CleanStream(clean_src, patch, spec.out_channels if "channels" not in config else channels, opts.seed + k)
         ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters, clean=clean)
         validator = Validator(g, _val_batches(val_batch, 16), device) if val_batch is not None else None
         ls = LoopSettings(iters=iters, batch=batch, lr=lr, val_every=opts.val_every, ckpt_every=opts.ckpt_every,
-                          log_every=opts.log_every, workers=opts.workers or 0, device=device, amp=opts.amp,
-                          progress=opts.progress)
+                          log_every=opts.log_every, workers=opts.workers or 0, device=device, amp=speed.amp,
+                          channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress)
         trainer = Trainer(step, ds, folder_path, spec.name, config, ls, dist, validator,
                           meta={"stage": f"surrogate-{k}", "settings": settings},
                           prefix=f"fit {spec.name} stage {k}", on_iteration=on_iteration)
         say(f"fit {spec.name} surrogate stage {k}: {len(real)} real images, {len(clean_src)} unpaired clean; "
             f"{iters} iterations x batch {batch}, patch {patch}, L2 + {lam:g} x adversarial, adam lr {lr:g}"
-            f"{f'; resuming at iteration {start}' if start else ''}", dist)
+            f"{f'; {speed.describe()}' if speed.describe() else ''}{f'; resuming at iteration {start}' if start else ''}",
+            dist)
         log = MetricsLog(folder_path, resume_at=start) if dist.main else None
         try:
             trainer.run(start, log)

@@ -25,6 +25,8 @@ from imgrestore.errors import UserError
 from imgrestore.train.log import write_failure
 
 KIND = "train-state"
+# optimizer param-group keys that say how the update is computed, not what it is
+IMPLEMENTATION = ("fused", "foreach", "capturable")
 
 
 class CheckpointWriteError(UserError):
@@ -97,7 +99,12 @@ def load_state(path: Path, modules: Mapping[str, torch.nn.Module], optimizers: M
             pre = f"optim/{name}/{pid}/"
             st.update({k[len(pre):]: v for k, v in ck.tensors.items() if k.startswith(pre)})
             state[int(pid)] = st
-        opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
+        # how the step runs (fused CUDA kernel, foreach, capturable) is this process's choice, not
+        # the saved run's: a CPU checkpoint resumed on a GPU gets the fused kernel (and its step
+        # counters on the device), a GPU checkpoint resumed on the CPU the plain one
+        groups = [{**g, **{k: live[k] for k in IMPLEMENTATION if k in live}}
+                  for g, live in zip(om["param_groups"], opt.param_groups)]
+        opt.load_state_dict({"state": state, "param_groups": groups})
     torch.set_rng_state(ck.tensors["rng/torch"])
     if "rng/cuda" in ck.tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(ck.tensors["rng/cuda"])

@@ -1,75 +1,91 @@
-// Host driver for kernels/moire.cu (see tests/test_moire.py): runs the kernels on the CPU, one
-// emulated thread after another, with the grid/block shapes of moire_cuda.py. An optional last
-// argument caps the sample dimension of every grid (moire_cuda.py caps it at 65535), so that
-// the kernels' loops striding over samples by gridDim run.
-//   moire_driver capture [max_grid]   moire_decode + moire_capture
+// Host driver for kernels/moire.cu (see tests/test_cuda_host.py and tests/test_moire.py): runs the
+// kernels on the CPU with the grid/block shapes of moire_cuda.py. An optional argument caps the
+// sample dimension of every grid (moire_cuda.py caps it at 65535), so that the kernels' loops
+// striding over samples by gridDim run.
+//   moire_driver capture [max_grid]   moire_decode + moire_capture (threads one after another)
 //     stdin:  int64 header [N, Hs, Ws, H, W, nc, n], then x (N Hs Ws 3 float32), boxes (N 4 int32),
 //             G (N 23 float64), I (N 3 int32), wts (N n float64)
-//     stdout: lin (N Hs Ws 3 float32, zero outside the boxes), capture (N H W nc), gt (N H W 3)
-//   moire_driver post [max_grid]      moire_noise, then moire_blur_h + moire_blur_v_encode
-//     stdin:  int64 header [N, H, W, C, T], then x (N H W C float32), ab (N 2 float64),
-//             keys (N 2 uint32), taps (N T float64), radius (N int32)
-//     stdout: noisy x, encoded (N H W C float32)
+//     stdout: lin (N Hs Ws 3 float32, zero outside the boxes), capture (N H W nc), gt (N H W 3);
+//             every output starts at -1 (a value no thread writes shows)
+//   moire_driver develop [max_grid] [order]   moire_develop
+//     stdin:  int64 header [N, H, W, nc, method, T, rmax, has_glare, bw, bh], then cap (N H W nc
+//             float32), gt (N H W 3 float32), glare (N H W float32, or 1 value), ab (N 2 float64),
+//             keys (N 2 uint32), I (N 3 int32), taps (N T float64), radius (N int32),
+//             lut (65537 float64)
+//     stdout: out (N H W 3 float32), tgt (N H W 3 float32); NaN where no thread wrote
+//
+// moire_develop uses shared memory and __syncthreads(), so each thread of a block is a fiber
+// (ucontext) and a block runs phase by phase: every thread runs up to its next barrier (or its
+// end) before any passes it, as on the GPU. The order in which a phase runs the threads is an
+// option (0 forward, 1 reverse, 2 a rotation that changes every phase): a result that depends on
+// it (a race on shared memory, a missing barrier) differs between orders. The dynamic shared
+// memory starts as NaN in every block, so a read of a value no thread wrote shows up; a barrier
+// that some threads reach while others have returned is an error.
 #include "shim.h"
-#include "../../kernels/moire.cu"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
-template <typename T> static std::vector<T> take(long long n)
+// dynamic shared memory: `extern __shared__ float mo_smem[];` declares this array
+#undef __shared__
+#define __shared__
+
+#include "../../kernels/moire.cu"
+
+float mo_smem[1 << 16];  // 256 KB, more than any launch's dynamic shared size
+
+#include "launch.h"
+
+// a fiber launch with `shared_floats` of dynamic shared memory, NaN at the start of every block
+template <typename F> static void launch_shared(dim3 grid, dim3 block, size_t shared_floats, F kernel)
 {
-    std::vector<T> v((size_t)n);
-    if (n && std::fread(v.data(), sizeof(T), (size_t)n, stdin) != (size_t)n) {
-        std::fprintf(stderr, "moire_driver: short input\n");
+    if (shared_floats > sizeof(mo_smem) / sizeof(float)) {
+        std::fprintf(stderr, "moire_driver: %zu shared floats exceed the emulated shared memory\n", shared_floats);
         std::exit(2);
     }
-    return v;
+    launch_fibers(grid, block, kernel,
+                  [&] { std::fill(mo_smem, mo_smem + shared_floats, std::numeric_limits<float>::quiet_NaN()); });
 }
 
-template <typename F> static void launch(dim3 grid, dim3 block, F kernel)
+static int develop()
 {
-    gridDim = grid;
-    blockDim = block;
-    for (blockIdx.z = 0; blockIdx.z < grid.z; ++blockIdx.z)
-        for (blockIdx.y = 0; blockIdx.y < grid.y; ++blockIdx.y)
-            for (blockIdx.x = 0; blockIdx.x < grid.x; ++blockIdx.x)
-                for (threadIdx.z = 0; threadIdx.z < block.z; ++threadIdx.z)
-                    for (threadIdx.y = 0; threadIdx.y < block.y; ++threadIdx.y)
-                        for (threadIdx.x = 0; threadIdx.x < block.x; ++threadIdx.x) kernel();
-}
-
-static unsigned max_grid = 65535;
-
-static unsigned grid_n(int n) { return (unsigned)n < max_grid ? (unsigned)n : max_grid; }
-
-static int post()
-{
-    const auto hd = take<long long>(5);
-    const int N = (int)hd[0], H = (int)hd[1], W = (int)hd[2], C = (int)hd[3], T = (int)hd[4];
-    auto x = take<float>((long long)N * H * W * C);
+    const auto hd = take<long long>(10);
+    const int N = (int)hd[0], H = (int)hd[1], W = (int)hd[2], nc = (int)hd[3], method = (int)hd[4];
+    const int T = (int)hd[5], rmax = (int)hd[6], has_glare = (int)hd[7], bw = (int)hd[8], bh = (int)hd[9];
+    const long long plane = (long long)H * W;
+    const auto cap = take<float>(N * plane * nc);
+    const auto gt = take<float>(N * plane * 3);
+    const auto glare = take<float>(has_glare ? N * plane : 1);
     const auto ab = take<double>(2LL * N);
     const auto keys = take<unsigned int>(2LL * N);
+    const auto I = take<int>(3LL * N);
     const auto taps = take<double>((long long)N * T);
     const auto radius = take<int>(N);
-    const long long M = (long long)H * W * C;
-    const long long quads = (M + 3) / 4;
-    launch(dim3((unsigned)((quads + 255) / 256), grid_n(N), 1), dim3(256, 1, 1),
-           [&] { moire_noise(x.data(), N, M, ab.data(), keys.data()); });
-    std::vector<float> tmp(x.size(), -1.0f), out(x.size(), -1.0f);
-    const dim3 block(32, 8, 1), grid((W + 31) / 32, (H + 7) / 8, grid_n(N));
-    launch(grid, block, [&] { moire_blur_h(x.data(), taps.data(), radius.data(), T, N, H, W, C, tmp.data()); });
-    launch(grid, block, [&] { moire_blur_v_encode(tmp.data(), taps.data(), radius.data(), T, N, H, W, C, out.data()); });
-    std::fwrite(x.data(), sizeof(float), x.size(), stdout);
+    const auto lut = take<double>(MO_LUT_N + 1);
+    std::vector<float> out((size_t)(N * plane * 3), std::numeric_limits<float>::quiet_NaN()), tgt(out);
+    int capD, capS;
+    mo_tiles(bw, bh, rmax, nc, &capD, &capS);
+    launch_shared(dim3((unsigned)((W + bw - 1) / bw), (unsigned)((H + bh - 1) / bh), grid_n(N)), dim3(bw, bh, 1),
+                  (size_t)(capD + capS), [&] {
+                      moire_develop(cap.data(), gt.data(), glare.data(), has_glare, ab.data(), keys.data(), I.data(),
+                                    taps.data(), radius.data(), T, lut.data(), N, H, W, nc, method, rmax, out.data(),
+                                    tgt.data());
+                  });
     std::fwrite(out.data(), sizeof(float), out.size(), stdout);
+    std::fwrite(tgt.data(), sizeof(float), tgt.size(), stdout);
     return 0;
 }
 
 int main(int argc, char** argv)
 {
+    driver_name = "moire_driver";
     if (argc > 2) max_grid = (unsigned)std::atoi(argv[2]);
-    if (argc > 1 && std::string(argv[1]) == "post") return post();
+    if (argc > 3) fiber_order = std::atoi(argv[3]);
+    if (argc > 1 && std::string(argv[1]) == "develop") return develop();
     const auto hd = take<long long>(7);
     const int N = (int)hd[0], Hs = (int)hd[1], Ws = (int)hd[2], H = (int)hd[3], W = (int)hd[4], nc = (int)hd[5];
     const int n = (int)hd[6];
@@ -78,7 +94,7 @@ int main(int argc, char** argv)
     const auto G = take<double>(23LL * N);
     const auto I = take<int>(3LL * N);
     const auto wts = take<double>((long long)N * n);
-    std::vector<float> lin(x.size(), 0.0f), cap((size_t)N * H * W * nc, -1.0f), gt((size_t)N * H * W * 3, -1.0f);
+    std::vector<float> lin(x.size(), -1.0f), cap((size_t)N * H * W * nc, -1.0f), gt((size_t)N * H * W * 3, -1.0f);
     const dim3 block(32, 8, 1);
     launch(dim3((Ws + 31) / 32, (Hs + 7) / 8, grid_n(N)), block,
            [&] { moire_decode(x.data(), boxes.data(), N, Hs, Ws, lin.data()); });
