@@ -14,7 +14,6 @@ each shape is replayed through one captured graph (docs/inference.md).
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,30 +65,13 @@ def compile_mode(device: str) -> str:
     return mode
 
 
-@functools.cache
-def _compile_probe(device: str) -> str | None:
-    import torch
-
-    try:
-        fn = torch.compile(lambda t: torch.relu(t) * 2 + 1, dynamic=False)
-        t = torch.arange(-2.0, 6.0, device=device)
-        ok = torch.equal(fn(t).cpu(), torch.relu(t.cpu()) * 2 + 1)
-    except Exception as exc:  # any failure of the compiler stack (no C compiler, no Triton, ...)
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        return f"{type(exc).__name__}: {first}"
-    return None if ok else "the compiled probe gave a wrong result"
-
-
 def check_compile(device: str) -> None:
-    """Raise a one-line UserError naming --compile when torch cannot compile on `device` here,
-    found by compiling and running a tiny function (cached per process), before any real work."""
-    import torch
+    """``--compile`` of restore/eval/bench net: a bad $IMGRESTORE_COMPILE_MODE or a machine where
+    torch cannot compile is a one-line UserError before any work (:mod:`imgrestore.torch_compile`)."""
+    from imgrestore.torch_compile import check_compile as probe
 
-    compile_mode(device)  # a bad $IMGRESTORE_COMPILE_MODE is an error before any work too
-    why = _compile_probe(device)
-    if why is not None:
-        raise UserError(f"--compile: torch {torch.__version__} cannot compile on {device} here ({why}); "
-                        "run without --compile")
+    compile_mode(device)
+    probe(device)
 
 
 def check_cuda_graphs(cuda_graphs: bool | None, device: str) -> bool:

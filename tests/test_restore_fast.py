@@ -165,9 +165,9 @@ def test_cuda_graphs_default_and_cpu_error():
 
 
 def _compile_works() -> str | None:
-    from imgrestore.restore import _compile_probe
+    from imgrestore.torch_compile import compile_probe
 
-    return _compile_probe("cpu")
+    return compile_probe("cpu")
 
 
 def test_compile_equals_eager():
@@ -195,12 +195,12 @@ def _checkpoint(tmp_path):
 
 
 def test_compile_unavailable_is_a_one_line_error_before_any_work(tmp_path, cli, monkeypatch):
-    from imgrestore import restore
+    from imgrestore import torch_compile
 
     def no_compiler(*a, **k):
         raise RuntimeError("Compiler: cc is not found.\ndetails")
 
-    restore._compile_probe.cache_clear()
+    torch_compile.compile_probe.cache_clear()
     monkeypatch.setattr(torch, "compile", no_compiler)
     try:
         missing = str(tmp_path / "missing.safetensors")  # never read: the probe comes first
@@ -214,7 +214,7 @@ def test_compile_unavailable_is_a_one_line_error_before_any_work(tmp_path, cli, 
         assert not (tmp_path / "o").exists()
     finally:
         monkeypatch.undo()
-        restore._compile_probe.cache_clear()
+        torch_compile.compile_probe.cache_clear()
 
 
 def test_cuda_graphs_on_cpu_and_bad_bench_options_are_one_line_errors(tmp_path, cli, monkeypatch):

@@ -24,11 +24,20 @@ torch = pytest.importorskip("torch")
 from test_train_fit import opts, smooth_images, tensors  # noqa: E402
 
 from imgrestore.errors import UserError  # noqa: E402
-from imgrestore.train.loop import (LoopSettings, NonFiniteLoss, SupervisedStep, Trainer, check_compile,  # noqa: E402
-                                   make_optimizer, to_nchw)
+from imgrestore.torch_compile import check_compile, compile_probe  # noqa: E402
+from imgrestore.train.loop import LoopSettings, NonFiniteLoss, SupervisedStep, Trainer, make_optimizer, to_nchw  # noqa: E402
 from imgrestore.train.stages import FitOptions, device_speed, fit  # noqa: E402
 
 TINY = {"depth": 3, "features": 4}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compile_probe():
+    """The probe's result is cached per process; tests that break torch.compile must not see an
+    earlier run's answer, nor leave theirs behind."""
+    compile_probe.cache_clear()
+    yield
+    compile_probe.cache_clear()
 HOST_READS = ("item", "__float__", "__int__", "__bool__", "tolist", "numpy", "cpu")
 
 

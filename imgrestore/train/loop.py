@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from imgrestore.errors import UserError
+from imgrestore.torch_compile import compile_error, first_line
 from imgrestore.train.ddp import Dist, all_max
 from imgrestore.train.log import MetricsLog, Progress
 from imgrestore.train.state import save_model, save_state
@@ -115,41 +116,6 @@ def to_nchw(x: Any, device: str, channels_last: bool = False) -> torch.Tensor:
     if channels_last:
         return t.permute(0, 3, 1, 2).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     return t.permute(0, 3, 1, 2).contiguous().to(device, non_blocking=True)
-
-
-def compile_error(exc: BaseException) -> bool:
-    """Whether `exc` came out of torch.compile's machinery (dynamo, inductor, a backend)."""
-    return any(type(e).__module__.startswith(("torch._dynamo", "torch._inductor")) for e in _chain(exc))
-
-
-def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    seen = 0
-    while exc is not None and seen < 8:
-        yield exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
-
-
-def check_compile(device: str, option: str = "--compile") -> None:
-    """Compile and run a tiny function with torch.compile on `device`, so that a machine where
-    torch cannot compile (no C++ compiler for inductor on the CPU, no Triton on the GPU, an
-    unsupported platform) is a one-line UserError naming `option` before anything is trained
-    or written, not a traceback at the first iteration."""
-    def probe(x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x) * 2.0 + 1.0
-
-    try:
-        x = torch.linspace(-1.0, 1.0, 16, device=device)
-        got = torch.compile(probe, dynamic=False)(x)
-        if not torch.allclose(got.cpu(), probe(x).cpu()):
-            raise RuntimeError("a compiled test function computed wrong values")
-    except Exception as exc:
-        raise UserError(f"{option}: torch cannot compile on {device} here ({_first_line(exc)}); "
-                        f"run without {option}") from None
 
 
 def _cast(amp: bool):
@@ -252,7 +218,7 @@ class Trainer:
         try:
             load_state(self.last_checkpoint[1], self.step.modules(), self.step.optimizers(), self.network)
         except Exception as exc:  # the message about the divergence matters more
-            return f" (rolling the weights back failed: {_first_line(exc)})"
+            return f" (rolling the weights back failed: {first_line(exc)})"
         return " and the weights were rolled back to it"
 
     def _weight_flags(self) -> tuple[list[str], list[torch.Tensor]]:
@@ -345,7 +311,7 @@ class Trainer:
         except Exception as exc:
             if first and self.s.compile and compile_error(exc):
                 raise UserError(f"--compile: torch could not compile the {self.network} training step "
-                                f"({_first_line(exc)}); run without --compile") from None
+                                f"({first_line(exc)}); run without --compile") from None
             raise
 
     def _row(self, it: int, lr: float, dt: float, wait: float) -> dict[str, Any]:

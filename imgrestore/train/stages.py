@@ -337,7 +337,7 @@ def _compiled(module: Any, speed: DeviceSpeed) -> Any:
 def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run the stage(s) `opts` asks for; returns a summary (folders, final model, scores)."""
     from imgrestore.restore import torch_device
-    from imgrestore.train.loop import check_compile
+    from imgrestore.torch_compile import check_compile
 
     if opts.stage not in STAGES:
         raise UserError(f"--stage {opts.stage!r}: expected one of {', '.join(STAGES)}")
