@@ -84,10 +84,14 @@ def check_memory(need: int, xp: Any, what: str, option: str = "--pool") -> None:
                         f"(of {fmt_bytes(total)}); use a smaller --pool or fewer/smaller images")
 
 
-def crop_yx(seed: int, i: int, full_hw: tuple[int, int], hw: tuple[int, int]) -> tuple[int, int]:
-    """Top-left corner of sample `i`'s crop: the very draw of the per-crop path (synth, CropSource)."""
+def crop_yx(seed: int, i: int, full_hw: tuple[int, int], hw: tuple[int, int], name: str) -> tuple[int, int]:
+    """Top-left corner of sample `i`'s `hw` crop of source `name` (`full_hw`), drawn from the
+    sample's CROP stream: the one draw of synth, CropSource and the pool. A source smaller than
+    the crop is the one-line error of :func:`too_small`."""
     from imgrestore.synth import CROP_STAGE
 
+    if full_hw[0] < hw[0] or full_hw[1] < hw[1]:
+        raise too_small(name, full_hw, hw)
     r = _rng.sample_rng(seed, i, CROP_STAGE, _rng.CROP)
     y = int(r.integers(0, full_hw[0] - hw[0] + 1))
     x = int(r.integers(0, full_hw[1] - hw[1] + 1))
@@ -220,9 +224,7 @@ class SourcePool:
         for i in indices:
             k = source_order(seed, i, n)
             full = (int(self.hw[k, 0]), int(self.hw[k, 1]))
-            if full[0] < hw[0] or full[1] < hw[1]:
-                raise too_small(self.sources[k].name, full, hw)
-            out.append((k, *crop_yx(seed, i, full, hw)))
+            out.append((k, *crop_yx(seed, i, full, hw, self.sources[k].name)))
         return out
 
     def gather(self, seed: int, indices: Sequence[int], hw: tuple[int, int]) -> tuple[Any, list[dict], list[int]]:

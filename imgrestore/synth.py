@@ -33,7 +33,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from imgrestore import rng as _rng
 from imgrestore.degrade import Chain
 from imgrestore.errors import ImageReadError, UserError
 
@@ -292,7 +291,7 @@ def synthesize(
     """Write this shard's pairs of the run `cfg`, skipping those an earlier run finished."""
     from imgrestore.backend import to_numpy, xp_for
     from imgrestore.io import write_image
-    from imgrestore.sources_pool import SourcePool, check_pool_size, require_large_enough
+    from imgrestore.sources_pool import SourcePool, check_pool_size, crop_yx, require_large_enough
 
     if cfg.count < 1:
         raise UserError(f"--count {cfg.count}: expected a positive number of pairs")
@@ -384,12 +383,8 @@ def synthesize(
                 full_hw = img.shape[:2]
             else:
                 full_hw = src.hw
-            r = _rng.sample_rng(cfg.seed, i, CROP_STAGE, _rng.CROP)
             h, w = src_hw
-            if full_hw[0] < h or full_hw[1] < w:
-                raise UserError(f"source {src.name}: {full_hw[0]}x{full_hw[1]} is smaller than the {h}x{w} crop needed")
-            y = int(r.integers(0, full_hw[0] - h + 1))
-            x = int(r.integers(0, full_hw[1] - w + 1))
+            y, x = crop_yx(cfg.seed, i, full_hw, src_hw, src.name)
             slot = buf[len(idx)]
             u8 = getattr(src.render, "u8", None)
             if src.render is None:
@@ -397,8 +392,7 @@ def synthesize(
             elif u8 is not None and cfg.channels == 3 and read_boxes is not None:
                 # only the window the first stage reads (moire on the CPU: ~6% of the crop, 1/3 of
                 # the render time); zeros elsewhere, which that stage never reads
-                d = cfg.chain.stages[0].draw(_rng.sample_rng(cfg.seed, i, 0, _rng.PARAMS))  # as Chain does
-                y0, y1, x0, x1 = (int(v) for v in read_boxes([d], (h, w))[0])
+                y0, y1, x0, x1 = (int(v) for v in read_boxes([cfg.chain.draw_stage(0, cfg.seed, i)], (h, w))[0])
                 slot[...] = 0.0
                 if y1 > y0 and x1 > x0:
                     np.multiply(u8((y + y0, x + x0, y1 - y0, x1 - x0)), np.float32(1.0 / 255.0), out=slot[y0:y1, x0:x1])

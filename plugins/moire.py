@@ -259,7 +259,6 @@ class Moire(Degradation):
 
     # -- pixels ------------------------------------------------------------------------------------
     def apply(self, pair: Pair, drawn: list[dict], ctx: StageContext) -> Pair:
-        from imgrestore.kernels.camera_numpy import RED_SITE
         from imgrestore.kernels.moire import moire_batch, pack_batch
         from imgrestore.kernels.philox import sample_key
 
@@ -285,13 +284,8 @@ class Moire(Degradation):
             return xp.repeat(img, 3, axis=3) if c == 1 else img
 
         scr = screen(x)
-        samples = []
-        for d in drawn:
-            s = dict(d, red=RED_SITE[PATTERNS.index(d["pattern"])] if d["cfa"] else (-1, -1),
-                     shot=d["shot"] or 0.0, read=d["read"] or 0.0)
-            samples.append(s)
         keys = [sample_key(ctx.seed, i, ctx.stage) for i in ctx.indices]
-        b = pack_batch(samples, out_hw, (h, w), self._s("ss"), keys)
+        b = pack_batch(self._samples(drawn), out_hw, (h, w), self._s("ss"), keys)
         out, tgt = moire_batch(scr, b, out_hw, self._s("demosaic"))
         if own_target:  # the same draws and geometry on the clean screenshot (its photo is dropped)
             _, tgt = moire_batch(screen(xp.asarray(pair.target)), b, out_hw, self._s("demosaic"))
@@ -313,13 +307,19 @@ class Moire(Degradation):
         reads, on the CPU and as the first stage (the support boxes: the Numba path decodes
         only these, so no pixel outside one can change a bit of the result). ``synth`` renders
         just these windows of its screens (docs/moire-gpu.md, "CPU synth speed")."""
-        from imgrestore.kernels.camera_numpy import RED_SITE
         from imgrestore.kernels.moire import pack_batch
 
-        samples = [dict(d, red=RED_SITE[PATTERNS.index(d["pattern"])] if d["cfa"] else (-1, -1),
-                        shot=d["shot"] or 0.0, read=d["read"] or 0.0) for d in drawn]  # as in apply
-        b = pack_batch(samples, self.output_size(in_hw), in_hw, self._s("ss"), np.zeros((len(drawn), 2)))
-        return b.boxes
+        return pack_batch(self._samples(drawn), self.output_size(in_hw), in_hw, self._s("ss"),
+                          np.zeros((len(drawn), 2))).boxes
+
+    @staticmethod
+    def _samples(drawn: list[dict]) -> list[dict]:
+        """The drawn values as the kernels take them: the red site of the Bayer pattern ((-1, -1)
+        without a CFA) and zero shot/read noise where noise is off."""
+        from imgrestore.kernels.camera_numpy import RED_SITE
+
+        return [dict(d, red=RED_SITE[PATTERNS.index(d["pattern"])] if d["cfa"] else (-1, -1),
+                     shot=d["shot"] or 0.0, read=d["read"] or 0.0) for d in drawn]
 
     def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]]:
         from imgrestore.kernels.moire_bench import bench_moire

@@ -150,9 +150,13 @@ class Chain:
         return hw
 
     # -- running --------------------------------------------------------------------------------
+    def draw_stage(self, k: int, seed: int, index: int) -> dict[str, Any]:
+        """What stage `k` draws for sample `index` of run `seed` (its own PARAMS stream)."""
+        return self.stages[k].draw(_rng.sample_rng(seed, index, k, _rng.PARAMS))
+
     def draw(self, seed: int, index: int) -> list[dict[str, Any]]:
         """The parameters every stage draws for sample `index` (no pixels touched)."""
-        return [{"name": s.name, **s.draw(_rng.sample_rng(seed, index, k, _rng.PARAMS))} for k, s in enumerate(self.stages)]
+        return [{"name": s.name, **self.draw_stage(k, seed, index)} for k, s in enumerate(self.stages)]
 
     def __call__(self, clean: Array, seed: int, indices: Sequence[int]) -> Pair:
         """Degrade a clean NHWC batch whose rows are samples `indices` of run `seed`."""
@@ -164,7 +168,7 @@ class Chain:
         # creates (noise, JPEG results, tables) lies beside the batch, not on GPU 0
         with on_device_of(clean):
             for k, stage in enumerate(self.stages):
-                drawn = [stage.draw(_rng.sample_rng(seed, i, k, _rng.PARAMS)) for i in indices]
+                drawn = [self.draw_stage(k, seed, i) for i in indices]
                 pair = stage.apply(pair, drawn, StageContext(seed=seed, indices=indices, stage=k))
                 for rec, d in zip(pair.params, drawn):
                     rec.append({"name": stage.name, **d})

@@ -147,14 +147,10 @@ class CropSource:
         src = self.sources[k]
         img = self.images.get(k) if src.render is None else None
         full = src.hw if img is None else img.shape[:2]
-        h, w = self.hw
-        if full[0] < h or full[1] < w:
-            from imgrestore.sources_pool import too_small
+        from imgrestore.sources_pool import crop_yx
 
-            raise too_small(src.name, full, self.hw)
-        r = _rng.sample_rng(seed, i, CROP_STAGE, _rng.CROP)
-        y = int(r.integers(0, full[0] - h + 1))
-        x = int(r.integers(0, full[1] - w + 1))
+        h, w = self.hw
+        y, x = crop_yx(seed, i, full, self.hw, src.name)
         if img is None:  # rendered on demand (screens): draw just this window
             win = src.render((y, x, h, w))
             return _to_channels(win, self.channels) if self.channels else win
