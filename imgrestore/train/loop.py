@@ -280,16 +280,12 @@ class Trainer:
 
     def checkpoint(self, it: int, checked: bool = False) -> Path | None:
         """Write the training state and the model at iteration `it` (main rank). Unless the
-        caller has just done so (`checked`), the weights are checked first: non-finite weights
-        are never saved."""
+        caller has just done so (`checked`), pending losses and the weights are read back and
+        checked first (:meth:`readback`): non-finite weights are never saved."""
         if not self.dist.main:
             return None
         if not checked:
-            names, flags = self._weight_flags()
-            ok = torch.stack(flags).cpu().tolist() if flags else []
-            bad = next((n for n, f in zip(names, ok) if not f), None)
-            if bad is not None:
-                raise self._diverged_weights(it, bad)
+            self.readback(it, weights=True, collective=False)
         path = self.out / CHECKPOINT
         save_state(path, self.network, self.config, self.step.modules(), self.step.optimizers(), it, **self.meta)
         save_model(self.out / MODEL, self.network, self.config, self.step.modules()["net"], iteration=it,
