@@ -3,7 +3,7 @@
     python benchmarks/bench_bicubic.py [--size 2048] [--repeats 7] [--device cpu|cuda]
 
 Same rows as ``imgrestore bench degrade bicubic``; the logic lives in
-``imgrestore.kernels.resize_bench.bench_bicubic``.
+``imgrestore.bench.resize.bench_bicubic``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def main() -> None:
 
     import numba
 
-    from imgrestore.bench import copy_bandwidth, format_table, machine_name
-    from imgrestore.kernels.resize_bench import bench_bicubic
+    from imgrestore.bench.timing import copy_bandwidth, format_table, machine_name
+    from imgrestore.bench.resize import bench_bicubic
 
     rows = bench_bicubic(size=args.size, repeats=args.repeats, device=args.device)
     machine = machine_name(args.device)

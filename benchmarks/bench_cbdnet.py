@@ -3,8 +3,8 @@
     python benchmarks/bench_cbdnet.py [--size 512] [--repeats 7] [--rounds 5] [--device cpu|cuda] [--crf-file PATH]
 
 Same rows as ``imgrestore bench degrade cbdnet``; the logic lives in
-``imgrestore.kernels.camera_bench.bench_cbdnet``. On the CPU it then times the Numba pipeline
-and the oracle in alternation (``--rounds`` rounds of 5 + 1 runs, ``camera_bench.speedup``) and
+``imgrestore.bench.camera.bench_cbdnet``. On the CPU it then times the Numba pipeline
+and the oracle in alternation (``--rounds`` rounds of 5 + 1 runs, ``bench.camera.speedup``) and
 prints the speed-up from the minima and the medians: on a machine shared with other jobs the
 minima are the fair comparison. Uses ../shared/data/crf/dorfCurves.txt when
 present (else ``--crf-file`` / ``$IMGRESTORE_CRF``, else the built-in curve family).
@@ -31,9 +31,9 @@ def main() -> None:
 
     import numba
 
-    from imgrestore.bench import copy_bandwidth, format_table, machine_name
+    from imgrestore.bench.timing import copy_bandwidth, format_table, machine_name
     from imgrestore.degrade import Chain
-    from imgrestore.kernels.camera_bench import BATCH, bench_cbdnet, speedup
+    from imgrestore.bench.camera import BATCH, bench_cbdnet, speedup
 
     stage = Chain.parse(f"cbdnet:crf_file={crf_file}" if crf_file else "cbdnet").stages[0]
     rows = bench_cbdnet(stage, size=args.size, repeats=args.repeats, device=args.device)

@@ -4,7 +4,7 @@
     python benchmarks/bench_moire.py --synth 320 [--input screenshots/]   # end to end, extrapolated
 
 The first form prints the rows of ``imgrestore bench degrade moire`` (logic in
-``imgrestore.kernels.moire_bench``): output Mpix/s of steps 1-8 per backend, the fused capture
+``imgrestore.bench.moire``): output Mpix/s of steps 1-8 per backend, the fused capture
 kernel alone, the whole stage with JPEG, and the oracle. ``--synth N`` instead runs
 ``imgrestore synth SPEC --patch SIZE --count N`` into a temporary folder (rendered screens, or
 ``--input``) and extrapolates its wall and CPU time to the paper's 60,000 pairs.
@@ -53,9 +53,9 @@ def main() -> None:
 
     import numba
 
-    from imgrestore.bench import copy_bandwidth, format_table, machine_name
+    from imgrestore.bench.timing import copy_bandwidth, format_table, machine_name
     from imgrestore.degrade import Chain
-    from imgrestore.kernels.moire_bench import BATCH, bench_moire
+    from imgrestore.bench.moire import BATCH, bench_moire
 
     stage = Chain.parse(args.spec).stages[0]
     rows = bench_moire(stage, size=args.size, repeats=args.repeats, device=args.device)

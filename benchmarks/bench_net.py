@@ -3,7 +3,7 @@
     python benchmarks/bench_net.py [dncnn-b ...] [--sizes 256,512,1024] [--repeats 5]
                                    [--device cpu|cuda] [--compile] [--table]
 
-Same rows as ``imgrestore bench net NAME`` (logic in ``imgrestore.benchnet``). ``--table``
+Same rows as ``imgrestore bench net NAME`` (logic in ``imgrestore.bench.net``). ``--table``
 prints each registered network's parameter count and FLOPs per megapixel (the README table).
 """
 
@@ -15,7 +15,8 @@ import argparse
 def network_table() -> None:
     import torch
 
-    from imgrestore.nets.util import count_params, flops
+    from imgrestore.bench.net import count_flops
+    from imgrestore.nets.util import count_params
     from imgrestore.registry import get_registry
 
     print(f"{'network':<20} {'task':<17} {'params':>12} {'GFLOP/Mpix':>11}")
@@ -23,7 +24,7 @@ def network_table() -> None:
         model = spec.build().eval()
         side = 96 if spec.task == "discriminator" else 64
         x = torch.rand(1, spec.in_channels, side, side)
-        per_mpix = flops(model, x) / (side * side) * 1e6 / 1e9
+        per_mpix = count_flops(model, x)[0] / (side * side) * 1e6 / 1e9
         print(f"{name:<20} {spec.task:<17} {count_params(model):>12,} {per_mpix:>11.1f}")
 
 
@@ -40,7 +41,7 @@ def main() -> None:
         network_table()
         return
 
-    from imgrestore.benchnet import bench_network, format_rows
+    from imgrestore.bench.net import bench_network, format_rows
 
     sizes = tuple(int(s) for s in args.sizes.split(","))
     for name in args.names:

@@ -30,7 +30,7 @@ def main() -> None:
     a = ap.parse_args()
 
     from imgrestore.degrade import Chain
-    from imgrestore.synth import SCREEN_COUNT, screen_sources
+    from imgrestore.sources.source import SCREEN_COUNT, screen_sources
     from imgrestore.train.data import SynthStream
 
     chain = Chain.parse("moire")

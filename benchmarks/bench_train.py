@@ -110,7 +110,7 @@ def main() -> None:
         import numpy as np
 
         from imgrestore.io import write_image
-        from imgrestore.synth import _to_channels
+        from imgrestore.sources.pool import to_channels as _to_channels
 
         for k, src in enumerate(sources[:8]):  # photos whole; rendered screens: one window each
             full = src.array if src.render is None else src.render((0, 0, *need))

@@ -9,7 +9,7 @@ goals "not measured", never a crash):
     net_dncnn-b.json                          ``imgrestore bench net dncnn-b --sizes 512 ... --save``
     train_dncnn.json, train_dmnet.json        ``benchmarks/bench_train.py ... --save``
 
-How each goal reads its rows (row names are those of ``kernels/*_bench.py``, ``bench.row``):
+How each goal reads its rows (row names are those of ``imgrestore/bench/*.py``, ``bench.timing.row``):
 the stage rows (``"stage"`` in the name, on the GPU) are the whole degradation as a chain runs it,
 JPEG included; bicubic is our CUDA row, whose input must be at least 1 GiB; training takes the
 best on-the-fly row (data made while training, 0 or N workers); bench net takes our fastest row

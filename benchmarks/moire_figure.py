@@ -104,7 +104,8 @@ def synthetic_crops(spec: str, size: int, count: int, seed: int, device: str) ->
     """(inputs, targets) of `count` pairs written by imgrestore's synth from rendered screens."""
     from imgrestore.degrade import Chain
     from imgrestore.io import read_image
-    from imgrestore.synth import SynthConfig, screen_sources, synthesize
+    from imgrestore.sources.source import screen_sources
+    from imgrestore.synth import SynthConfig, synthesize
 
     chain = Chain.parse(spec)
     need = chain.source_size((size, size))

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("IMGRESTORE_MOIRE_DATA", ROOT.parent / "shared" / "data" / "moire"))
 DEFAULT_FIGURE = Path(tempfile.gettempdir()) / "imgrestore-moire-realism.png"
 T0 = time.perf_counter()
+from imgrestore.plugins.moire import PREVIOUS_DEFAULTS  # noqa: E402  (a constant; the plugin imports no heavy module)
 
 # (key, label, format, flagged): the table's rows, in order.
 ROWS: list[tuple[str, str, str, bool]] = [
@@ -110,7 +111,7 @@ def synthetic_pairs(spec: str, count: int, patch: int, seed: int, batch: int = 8
     """`count` (input, target) pairs of `spec` made in-process, as `imgrestore fit` streams them:
     crops of screens rendered in code (seed), degraded by the chain; sample i depends on (seed, i)."""
     from imgrestore.degrade import Chain
-    from imgrestore.synth import screen_sources
+    from imgrestore.sources.source import screen_sources
     from imgrestore.train.data import SynthStream
 
     chain = Chain.parse(spec)
@@ -266,10 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="folder holding uhdm_page/ and realscreen/ "
                     "(default $IMGRESTORE_MOIRE_DATA or ../shared/data/moire)")
-    ap.add_argument("--spec", default="moire", help="the default simulator's chain (default: moire)")
-    ap.add_argument("--calibrated", default=None, help="the calibrated simulator's chain (default: --spec)")
-    ap.add_argument("--count", type=int, default=32, help="synthetic pairs per simulator (default 32)")
-    ap.add_argument("--patch", type=int, default=256, help="synthetic patch side (default 256)")
+    ap.add_argument("--spec", default=f"moire:{PREVIOUS_DEFAULTS}",
+                    help="the uncalibrated simulator's chain (default: moire with its defaults before the "
+                    "calibration, plugins/moire.py PREVIOUS_DEFAULTS)")
+    ap.add_argument("--calibrated", default="moire", help="the calibrated simulator's chain (default: moire, "
+                    "whose defaults are the calibrated ones)")
+    ap.add_argument("--count", type=int, default=16, help="synthetic photos per simulator (default 16)")
+    ap.add_argument("--patch", type=int, default=768, help="synthetic photo side (default 768: whole-photo "
+                    "statistics, like the real photos; 256 gives the statistics of training crops)")
     ap.add_argument("--tile", type=int, default=256, help="FFT tile side for every image (default 256)")
     ap.add_argument("--uhdm-scale", type=float, default=1.0, help="resize the UHDM photos by this factor first "
                     "(default 1: native resolution)")
@@ -277,8 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write every value here (JSON)")
     ap.add_argument("--figure", type=Path, default=DEFAULT_FIGURE, help=f"figure PNG (default {DEFAULT_FIGURE})")
     ap.add_argument("--no-figure", action="store_true", help="do not draw the figure")
+    ap.add_argument("--public-figure", action="store_true",
+                    help="show example tiles of the simulators only (the real photos are not ours to publish; "
+                    "their spectra, which are statistics, stay)")
     args = ap.parse_args(argv)
-    calibrated = args.calibrated if args.calibrated is not None else args.spec
+    calibrated = args.calibrated
     bad = []
     if args.count < 1:
         bad.append(f"--count {args.count}: expected >= 1")
@@ -335,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"analysing {name}: {len(imgs)} images")
         sets[name], spectra[name] = analyse(imgs, args.tile)
     cols = [("uhdm", f"UHDM ({len(real['uhdm'])})"), ("realscreen", f"realscreen ({len(real['realscreen'])})"),
-            ("default", "default sim"), ("calibrated", "calibrated sim"), ("target", "sim target (ref)"),
+            ("default", "uncalibrated sim"), ("calibrated", "calibrated sim (defaults)"), ("target", "sim target (ref)"),
             ("defocus", "real defocused (ref)")]
     cols = [c for c in cols if sets.get(c[0])]
     table = build_table(sets, cols)
@@ -368,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"wrote {args.json}")
     if not args.no_figure:
         examples = []
-        for name, title in (("uhdm", "real UHDM"), ("realscreen", "real realscreen"), ("default", "default sim"),
-                            ("calibrated", "calibrated sim"), ("target", "sim target")):
-            for nm, img in images.get(name, [])[:2]:
+        shown = (("uhdm", "real UHDM"), ("realscreen", "real realscreen"), ("default", "uncalibrated sim"),
+                 ("calibrated", "calibrated sim"), ("target", "sim target"))
+        for name, title in shown[2:] if args.public_figure else shown:
+            for nm, img in images.get(name, [])[:2 if not args.public_figure else 3]:
                 examples.append((f"{title} {nm}", example_tile(img, args.tile)))
         labels = {k: t for k, t in cols}
         draw_figure(args.figure, examples, {k: v for k, v in spectra.items() if k != "calibrated" or c_in is not d_in},

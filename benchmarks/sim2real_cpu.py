@@ -41,7 +41,7 @@ NET = {"depth": 6, "features": 16}
 
 
 def gray(img: np.ndarray) -> np.ndarray:
-    from imgrestore.synth import _to_channels
+    from imgrestore.sources.pool import to_channels as _to_channels
 
     return np.ascontiguousarray(_to_channels(img, 1))
 

@@ -5,7 +5,7 @@ subpixel layouts, vignetting, lateral chromatic aberration, a glare blob, motion
 domain's ground truth is hidden from training and used only to score.
 
 Data (everything but the photos is made here, from screens rendered in code; WORK is --work):
-  WORK/screens/  `--screens` 1080x1920 screens rendered by imgrestore.screens (seed S): the clean
+  WORK/screens/  `--screens` 1080x1920 screens rendered by imgrestore.sources.screens (seed S): the clean
                  images of stage 1 and of the upper bound; moiré pairs are made from them on the fly
   WORK/data/real  real-domain photos Y (seed S+101, `--real-size`): only input/ goes to stage 2
   WORK/data/unpaired  default-simulator pairs (seed S+303): only their clean target/ images,
@@ -124,7 +124,8 @@ def make_sets(sets: list[dict[str, Any]], procs: int, logs: Path) -> None:
     """Write each set with `imgrestore synth` (resumable): in this process when `procs` < 2,
     else as `procs` shard processes at a time (one Numba thread each)."""
     from imgrestore.degrade import Chain
-    from imgrestore.synth import SynthConfig, merge_manifest, screen_sources, synthesize
+    from imgrestore.sources.source import screen_sources
+    from imgrestore.synth import SynthConfig, merge_manifest, synthesize
 
     todo = [s for s in sets if not manifest_done(s["out"], s["count"])]
     for s in sets:
@@ -175,7 +176,7 @@ def make_sets(sets: list[dict[str, Any]], procs: int, logs: Path) -> None:
 
 def render_screens(folder: Path, seed: int, count: int) -> None:
     from imgrestore.io import write_image
-    from imgrestore.screens import render_screen
+    from imgrestore.sources.screens import render_screen
 
     have = 0
     for k in range(count):

@@ -38,11 +38,33 @@ def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[:h, :w]
 
 
+def check_sizes(paths: list[Path], clean_dir: Path, scale: int, crop: int) -> None:
+    """Every clean image (after the SR modcrop) must keep pixels after the border `crop` and
+    hold SSIM's 11x11 window in what is left: checked from the file headers, before any image is
+    restored or written, so a run never stops half-way on a size."""
+    from imgrestore.io import image_shape
+    from imgrestore.metrics import SSIM_WINDOW
+
+    for path in paths:
+        h, w, _ = image_shape(path)
+        h, w = (h - h % scale, w - w % scale) if scale > 1 else (h, w)
+        rel = path.relative_to(clean_dir).as_posix()
+        size = f"{w}x{h}" + (f" after the x{scale} modcrop" if scale > 1 else "")
+        if 2 * crop >= min(h, w):
+            raise UserError(f"--crop {crop}: larger than image {rel} ({size}); the border ignored on each side "
+                            f"must leave pixels (here --crop below {(min(h, w) + 1) // 2})")
+        if min(h, w) - 2 * crop < SSIM_WINDOW:
+            raise UserError(f"{rel}: {size} leaves {w - 2 * crop}x{h - 2 * crop} after --crop {crop}; SSIM needs "
+                            f"at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels (its Gaussian window); use larger images or "
+                            "a smaller --crop")
+
+
 def evaluate(restorer: Any, network: str, clean_dir: Path, chain: Any = None, seed: int = 0,
              input_dir: Path | None = None, y_channel: bool | None = None, crop: int | None = None,
              round_uint8: bool = True, out_dir: Path | None = None,
-             on_image: Callable[[Score], None] | None = None) -> list[Score]:
-    """Score `restorer` on every image of `clean_dir`; see the module docstring."""
+             on_image: Callable[[Score], None] | None = None, progress: bool = False) -> list[Score]:
+    """Score `restorer` on every image of `clean_dir`; see the module docstring. `progress`: a
+    per-image bar on stderr (:mod:`imgrestore.progress`)."""
     from imgrestore.io import list_images, read_image, write_image
     from imgrestore.metrics import psnr, ssim
     from imgrestore.restore import adapt_channels
@@ -55,8 +77,19 @@ def evaluate(restorer: Any, network: str, clean_dir: Path, chain: Any = None, se
         y_channel = scale > 1 and spec.out_channels == 3
     if crop is None:
         crop = scale if scale > 1 else 0
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"--seed {seed}: expected 0 or a positive integer")
+    if isinstance(crop, bool) or not isinstance(crop, int) or crop < 0:
+        raise UserError(f"--crop {crop}: expected a non-negative number of pixels")
+    paths = list_images(clean_dir)
+    check_sizes(paths, clean_dir, scale, crop)
+    from imgrestore.preflight import ready
+    from imgrestore.progress import bar
+
+    ready()  # eval's checks end here (imgrestore run runs every step's checks before the first step)
+    shown = bar(len(paths), f"eval {network}", unit="img", disable=not progress)
     scores: list[Score] = []
-    for i, path in enumerate(list_images(clean_dir)):
+    for i, path in enumerate(paths):
         rel = path.relative_to(clean_dir)
         clean = modcrop(read_image(path), scale)
         clean = adapt_channels(clean, spec.out_channels, str(path), network)
@@ -85,6 +118,8 @@ def evaluate(restorer: Any, network: str, clean_dir: Path, chain: Any = None, se
         scores.append(score)
         if on_image is not None:
             on_image(score)
+        shown.update()
+    shown.close()
     return scores
 
 

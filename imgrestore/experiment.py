@@ -46,6 +46,12 @@ it depends on (named by a reference, a path into that step's folder, or ``after 
 very run it was built from. Otherwise it runs, and so does every step that depends on it. A step
 that changed, or whose inputs were redone, starts from an empty folder; one that was interrupted
 or failed with the same settings keeps its folder, so commands that resume (synth) resume.
+
+Nothing runs before every step has been checked (:func:`check_experiment`, also for
+``--dry-run``): click parses each command line, input paths must exist or lie in an earlier
+step's folder, and each built-in command then runs its own up-front checks in check mode
+(:mod:`imgrestore.preflight`), stopping where its work would begin. Errors name the file, the
+line of the key (``exp.toml: line 12: step 'train': --patch 4: ...``) and the step.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from imgrestore.errors import UserError
 
@@ -99,6 +105,7 @@ class Step:
     inputs: str = ""
     resume_flag: str | None = None                   # the command's --resume switch, if it has one
     option_keys: frozenset[str] = frozenset()        # the TOML keys its command accepts
+    params: dict[str, Any] | None = None              # its options as click parsed them (None: not parsed)
 
     @property
     def command(self) -> str:
@@ -134,9 +141,84 @@ class Decision:
 # loading
 
 
-def _err(path: Path, step: str | None, msg: str) -> UserError:
-    where = f"{path}: step '{step}'" if step else str(path)
-    return UserError(f"{where}: {msg}")
+def _err(path: Path, step: str | None, msg: str, key: str | None = None) -> UserError:
+    """``FILE: line N: step 'NAME': msg`` -- the line of the step's key (or of the step, or table)."""
+    line = _SOURCES[str(path)].line(step, key or _key_of(msg)) if str(path) in _SOURCES else None
+    where = f"{path}: line {line}" if line else str(path)
+    return UserError(f"{where}: step '{step}': {msg}" if step else f"{where}: {msg}")
+
+
+_KEY_PATTERNS = (re.compile(r"^\[(?:experiment|defaults|vars)\] has no key '([^']+)'"),
+                 re.compile(r"^\[(?:experiment|defaults|vars)\] ([A-Za-z0-9_-]+)[: ]"),
+                 re.compile(r"^unknown (?:table|key) '([^']+)'"),
+                 re.compile(r"^--([A-Za-z0-9_-]+)[ :]"),
+                 re.compile(r"has no option '([^']+)'"),
+                 re.compile(r"^option '([^']+)' is given twice"),
+                 re.compile(r"'--([A-Za-z0-9_-]+)'"),
+                 re.compile(r"^([A-Za-z0-9_-]+)(?: =|:)"))
+
+
+def _key_of(msg: str) -> str | None:
+    """The TOML key an error message is about (messages start with the key, as options do)."""
+    for pat in _KEY_PATTERNS:
+        m = pat.search(msg)
+        if m:
+            return m.group(1)
+    return None
+
+
+class _Source:
+    """Where things are in an experiment file's text: tomllib gives values but no line numbers."""
+
+    HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str, step_names: list[str | None]) -> None:
+        self.lines = text.splitlines()
+        self.headers = [(i + 1, m.group(1).replace('"', "").replace("'", "").replace(" ", ""),
+                         line.strip().startswith("[["))
+                        for i, line in enumerate(self.lines) if (m := self.HEADER.match(line))]
+        self.steps = [n for n, name, arr in self.headers if arr and name == "step"]
+        self.names = step_names
+
+    def _key_line(self, key: str, start: int, stop: int) -> int | None:
+        keys = "|".join(re.escape(k) for k in {key, key.replace("-", "_"), key.replace("_", "-")})
+        pat = re.compile(rf"^\s*[\"']?(?:{keys})[\"']?\s*=")
+        for n in range(start, min(stop, len(self.lines)) + 1):
+            if pat.match(self.lines[n - 1]):
+                return n
+        return None
+
+    def line(self, step: str | None, key: str | None) -> int | None:
+        if step is not None:
+            idx = self._step_index(step)
+            if idx is None or idx >= len(self.steps):
+                return None
+            start = self.steps[idx]
+            stop = self.steps[idx + 1] - 1 if idx + 1 < len(self.steps) else len(self.lines)
+            return (self._key_line(key, start, stop) if key else None) or start
+        if key is None:
+            return None
+        for n, name, _ in self.headers:  # a table: [key] / [[key]], or the key inside [experiment] etc.
+            if name == key:
+                return n
+        bounds = [n for n, _, _ in self.headers] + [len(self.lines) + 1]
+        first = bounds[0] - 1
+        found = self._key_line(key, 1, first)  # top-level keys come before any table
+        for (n, name, _), stop in zip(self.headers, bounds[1:]):
+            if found:
+                break
+            if name in ("experiment", "defaults", "vars"):
+                found = self._key_line(key, n, stop - 1)
+        return found
+
+    def _step_index(self, step: str) -> int | None:
+        if step.startswith("#") and step[1:].isdigit():
+            return int(step[1:]) - 1
+        hits = [i for i, n in enumerate(self.names) if n == step]
+        return hits[-1] if hits else None
+
+
+_SOURCES: dict[str, _Source] = {}
 
 
 def load_experiment(path: Path | str, out: Path | str | None = None) -> Experiment:
@@ -149,18 +231,30 @@ def load_experiment(path: Path | str, out: Path | str | None = None) -> Experime
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: no such experiment file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder; expected an experiment .toml file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UserError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                        "save the experiment file as UTF-8") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: TOML syntax error: {exc}") from None
+    raw_list = doc.get("step") if isinstance(doc.get("step"), list) else []
+    _SOURCES[str(path)] = _Source(text, [s.get("name") if isinstance(s, dict) else None for s in raw_list])
     unknown = sorted(set(doc) - {"experiment", "vars", "defaults", "step"})
     if unknown:
-        raise _err(path, None, f"unknown table {unknown[0]!r}; expected [experiment], [vars], [defaults] and [[step]]")
+        what = "table" if isinstance(doc[unknown[0]], (dict, list)) else "key"
+        raise _err(path, None, f"unknown {what} {unknown[0]!r}; expected [experiment], [vars], [defaults] and "
+                               "[[step]] (a step's options go inside its [[step]] table)")
     meta = _table(path, doc, "experiment")
     bad = sorted(set(meta) - {"out", "description"})
     if bad:
@@ -381,7 +475,11 @@ def _resolve(exp: Experiment, step: Step) -> None:
     for key, raw in opts.items():
         if key not in table:
             names = sorted({k for k in table if "_" not in k or k.replace("_", "-") not in table})
-            raise _err(exp.path, step.name, f"{step.command} has no option {key!r} (options: {', '.join(names)})")
+            import difflib
+
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _err(exp.path, step.name, f"{step.command} has no option {key!r}{hint} (options: {', '.join(names)})")
         param, flag = table[key]
         before = set(refs)
         value = _substitute(exp, step, raw, refs, key)
@@ -399,6 +497,10 @@ def _resolve(exp: Experiment, step: Step) -> None:
             continue
         values = value if isinstance(value, list) else [value]
         long = next(o for o in param.opts if o.startswith("--"))
+        if any(isinstance(v, bool) for v in values) and not isinstance(param.type, click.types.BoolParamType):
+            want = {"integer": "an integer", "float": "a number"}.get(param.type.name, f"a {param.type.name} value")
+            raise _err(exp.path, step.name, f"{key} = {_argv_value(value)}: {long} takes {want}, not true/false",
+                       key)
         if param.multiple and param.nargs == 1:
             for v in values:
                 argv += [long, _argv_value(v)]
@@ -439,8 +541,8 @@ def _check_values(exp: Experiment, step: Step, cmd, ref_params: set[str]) -> Non
     import click
 
     try:
-        with cmd.make_context(step.command, list(step.argv)):
-            pass
+        with cmd.make_context(step.command, list(step.argv)) as ctx:
+            params = dict(ctx.params)
     except click.BadParameter as exc:
         if exc.param is not None and exc.param.name in ref_params:
             return  # depends on an earlier step's output, which may not exist yet: checked when run
@@ -449,6 +551,47 @@ def _check_values(exp: Experiment, step: Step, cmd, ref_params: set[str]) -> Non
         raise _err(exp.path, step.name, exc.format_message()) from None
     except UserError as exc:
         raise _err(exp.path, step.name, str(exc)) from None
+    step.params = params
+
+
+def _produced_by_earlier(exp: Experiment, step: Step) -> Callable[[Path], bool]:
+    """Whether a path lies in the folder of a step before `step` (written by it when it runs)."""
+    folders = [s.dir for s in exp.steps[:step.index]]
+    return lambda p: any(_is_within(Path(os.path.abspath(p)), f) for f in folders)
+
+
+def check_experiment(exp: Experiment) -> None:
+    """Every step checked before the first one starts, as its command would check it: input files
+    that exist or that an earlier step writes, then the command's own up-front checks (network
+    names, chain specs, net-config keys and values, ranges, patch sizes). A one-line UserError
+    naming the file, line and step."""
+    for step in exp.steps:
+        if step.params is not None:
+            _preflight(exp, step, find_command(step.words), step.params)
+
+
+def _preflight(exp: Experiment, step: Step, cmd, params: dict[str, Any]) -> None:
+    """Before any step runs: inputs that exist or an earlier step writes, then the command's own
+    up-front checks, run by its own code in check mode (:mod:`imgrestore.preflight`)."""
+    import click
+
+    from imgrestore.preflight import check_command, ensure_inputs
+
+    produced = _produced_by_earlier(exp, step)
+    extra = ("inputs",) if step.words == ("restore",) else ()
+    try:
+        ensure_inputs(cmd, params, exp.dir, produced, extra)
+        check_command(cmd, step.words, step.argv, exp.dir)
+    except click.ClickException as exc:
+        raise _err(exp.path, step.name, exc.format_message()) from None
+    except UserError as exc:
+        msg = str(exc)
+        if any(str(exp.step(d).dir) in msg for d in step.deps):
+            return  # about an earlier step's output, not there yet: checked when the step runs
+        key = _key_of(msg)
+        if step.args and (key is None or (key not in step.options and key not in step.option_keys)):
+            key = "args"  # not about an option: about the positional arguments (a chain spec, a name)
+        raise _err(exp.path, step.name, msg, key) from None
 
 
 def _abspath(exp: Experiment, token: str) -> Path | None:
@@ -627,43 +770,12 @@ class _Tee(io.TextIOBase):
         return getattr(self.stream, "errors", None) or "strict"
 
 
-@contextlib.contextmanager
-def _lock(out: Path) -> Iterator[None]:
+def _lock(out: Path):
     """One runner per experiment folder at a time (a stale lock of a dead process is taken over)."""
-    path = out / STATE_DIR / "lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise UserError(f"{out}: another imgrestore run (pid {pid}) is running this experiment") from None
-            path.unlink(missing_ok=True)
-    else:
-        raise UserError(f"{path}: cannot take the experiment lock")
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        path.unlink(missing_ok=True)
+    from imgrestore.lockfile import hold_lock
 
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return hold_lock(out / STATE_DIR / "lock",
+                     lambda pid: f"{out}: another imgrestore run (pid {pid}) is running this experiment")
 
 
 def _check_out(exp: Experiment) -> None:
@@ -703,6 +815,7 @@ def run_experiment(exp: Experiment, from_step: str | None = None, dry_run: bool 
     log = echo or (lambda s: print(s, file=sys.stderr, flush=True))
     if from_step is not None and from_step not in [s.name for s in exp.steps]:
         plan(exp, {"steps": {}}, from_step)  # raises the one-line error before anything is written
+    check_experiment(exp)  # every step, before the first one starts (and before anything is written)
     if dry_run:
         return plan(exp, read_state(exp.out) if exp.out.is_dir() else {"steps": {}}, from_step)
     _check_out(exp)

@@ -1,8 +1,11 @@
-"""PNG figures for training runs without matplotlib: loss/PSNR curves and sample grids.
+"""PNG figures of training runs: loss/PSNR curves (matplotlib) and sample grids (Pillow).
 
-Lines are anti-aliased with ``skimage.draw.line_aa`` into a NumPy canvas, text is drawn with
-Pillow's built-in font, and files are written atomically. Both functions return the layout they
-drew (plot boxes and data ranges, image cells), so a caller or a test can find any datum's pixels.
+Curves are drawn by matplotlib (its Agg canvas, no pyplot state) with its tick locators and
+formatters, so a log axis is labelled over its whole height, and its legend placed where it
+hides the fewest data points. Sample grids stay our own small composition with Pillow: each
+image must land pixel for pixel in its cell (no resampling), which a plotting library does not
+promise. Both functions write atomically and return the layout they drew (plot boxes and data
+ranges, image cells), so a caller or a test can find any datum's pixels.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import numpy as np
 # Colour-blind-friendly palette (Okabe & Ito, 2008), RGB.
 PALETTE = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (230, 159, 0),
            (0, 0, 0), (240, 228, 66)]
-WHITE = (255, 255, 255)
 GRID = (225, 225, 225)
 FRAME = (60, 60, 60)
-PANEL_W, PANEL_H = 420, 300
+PANEL_W, PANEL_H = 420, 300  # pixels per panel
+DPI = 100
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 62, 14, 26, 40
 
 
@@ -37,6 +40,7 @@ class Axes:
     ylim: tuple[float, float]
     log: bool
     legend: tuple[int, int, int, int] | None = None  # its box (x0, y0, x1, y1 exclusive), if drawn
+    yticks: list[float] | None = None  # the y values that carry a tick label
 
     def to_pixel(self, x: float, y: float) -> tuple[float, float]:
         """Data (x, y) -> (column, row) in the figure."""
@@ -130,10 +134,16 @@ def plot_curves(metrics_jsonl: Path | str, out_png: Path | str, keys: Sequence[s
         groups.setdefault(_group(k), []).append(k)
     series = {k: _series(rows, k) for k in keys}
     n = max(1, len(groups))
-    canvas = np.full((PANEL_H, PANEL_W * n, 3), 255, np.uint8)
-    texts: list[tuple[tuple[float, float], str, tuple[int, int, int], str]] = []
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(PANEL_W * n / DPI, PANEL_H / DPI), dpi=DPI, facecolor="white")
+    canvas = FigureCanvasAgg(fig)
+    width, height = PANEL_W * n, PANEL_H
     axes: list[Axes] = []
-    colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
+    mpl_axes = []
+    colour = {k: _rgb(PALETTE[i % len(PALETTE)]) for i, k in enumerate(keys)}
     for i, (g, ks) in enumerate(groups.items()):
         ys = np.concatenate([series[k][1] for k in ks]) if ks else np.zeros(0)
         xs = np.concatenate([series[k][0] for k in ks]) if ks else np.zeros(0)
@@ -143,16 +153,86 @@ def plot_curves(metrics_jsonl: Path | str, out_png: Path | str, keys: Sequence[s
         box = (i * PANEL_W + MARGIN_L, MARGIN_T, (i + 1) * PANEL_W - MARGIN_R, PANEL_H - MARGIN_B)
         ax = Axes(_TITLES.get(g, g) + (" (log)" if log else ""), ks, box, _xlim(xs), _ylim(ys, log), log)
         axes.append(ax)
-        _draw_axes(canvas, ax, texts)
+        x0, y0, x1, y1 = box
+        # data (x, y) lands on pixel index Axes.to_pixel(x, y): Agg's pixel i spans [i, i + 1)
+        m = fig.add_axes(((x0 + 0.5) / width, (height - y1 - 0.5) / height, (x1 - x0) / width, (y1 - y0) / height))
+        mpl_axes.append(m)
+        if log:
+            from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
+
+            m.set_yscale("log")
+            m.yaxis.set_major_locator(_log_locator(*ax.ylim))
+            m.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            m.yaxis.set_minor_locator(NullLocator())
+            m.yaxis.set_minor_formatter(NullFormatter())
+        m.set_xlim(*ax.xlim)
+        m.set_ylim(*ax.ylim)
+        if ax.xlim[1] - ax.xlim[0] >= 2:  # iterations are whole numbers
+            m.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        m.grid(True, which="major", color=_rgb(GRID), linewidth=0.8)
+        m.set_axisbelow(True)
+        m.tick_params(labelsize=7, colors=_rgb(FRAME))
+        m.yaxis.get_offset_text().set_fontsize(7)
+        for side in m.spines.values():
+            side.set_color(_rgb(FRAME))
+        m.set_title(ax.title, fontsize=8, color=_rgb(FRAME), pad=3)
+        m.set_xlabel("iteration", fontsize=7, color=_rgb(FRAME), labelpad=1)
         for k in ks:
-            _draw_series(canvas, ax, *series[k], colour[k])
-        _legend(canvas, ax, [(k, colour[k]) for k in ks], texts)
+            sx, sy = series[k]
+            ok = np.isfinite(sy) & ((sy > 0) if log else True)
+            sy = np.where(ok, sy, np.nan)  # a gap where a value is missing or not finite
+            m.plot(sx, sy, color=colour[k], linewidth=1.5, label=k, solid_capstyle="butt",
+                   zorder=3)  # over the frame, as the data is
+            # a point with no finite neighbour draws no line: a dot shows it
+            alone = ok & ~np.r_[False, ok[:-1]] & ~np.r_[ok[1:], False]
+            if alone.any():
+                m.plot(sx[alone], sy[alone], linestyle="none", marker="o", markersize=3, color=colour[k], zorder=3)
+        if ks:
+            m.legend(loc="best", fontsize=7, frameon=True, framealpha=1.0, edgecolor=_rgb(GRID),
+                     handlelength=1.5, borderaxespad=0.4)
     if not groups:
-        texts.append(((PANEL_W / 2, PANEL_H / 2), "no metrics to plot", FRAME, "mm"))
+        fig.text(0.5, 0.5, "no metrics to plot", ha="center", va="center", fontsize=8, color=_rgb(FRAME))
     if title:
-        texts.append(((canvas.shape[1] / 2, 2), title, FRAME, "mt"))
-    _save(_draw_text(canvas, texts), out_png)
+        fig.text(0.5, 1 - 2 / height, title, ha="center", va="top", fontsize=8, color=_rgb(FRAME))
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax, m in zip(axes, mpl_axes):
+        lo, hi = sorted(ax.ylim)
+        ax.yticks = sorted(t.get_position()[1] for t in m.yaxis.get_ticklabels(which="both")
+                           if t.get_visible() and t.get_text() and lo <= t.get_position()[1] <= hi)
+        leg = m.get_legend()
+        if leg is not None:
+            b = leg.get_window_extent(renderer)
+            ax.legend = (math.floor(b.x0), math.floor(height - b.y1), math.ceil(b.x1) + 1, math.ceil(height - b.y0) + 1)
+    from PIL import Image
+
+    _save(Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3].copy()), out_png)
     return axes
+
+
+def _log_locator(lo: float, hi: float) -> Any:
+    """Ticks of a log axis with a label in every third of its height: the first of matplotlib's
+    decades, 1-2-5 or 1..9 times the decades, or its linear choice (narrow ranges) that has one."""
+    from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator
+
+    a, b = math.log10(lo), math.log10(hi)
+
+    def covers(ticks: list[float]) -> bool:
+        where = [(math.log10(t) - a) / (b - a) for t in ticks]
+        return all(any(k / 3 <= f <= (k + 1) / 3 for f in where) for k in range(3))
+
+    choices = [LogLocator(base=10, subs=subs, numticks=30)
+               for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(float(k) for k in range(1, 10)))]
+    choices += [MaxNLocator(nbins=6), MaxNLocator(nbins=10)]
+    for loc in choices:
+        ticks = [t for t in loc.tick_values(lo, hi) if lo <= t <= hi and t > 0]
+        if covers(ticks) and len(ticks) <= 11:
+            break
+    return FixedLocator(ticks)
+
+
+def _rgb(c: tuple[int, int, int]) -> tuple[float, float, float]:
+    return (c[0] / 255, c[1] / 255, c[2] / 255)
 
 
 def _series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -181,130 +261,6 @@ def _ylim(ys: np.ndarray, log: bool) -> tuple[float, float]:
     lo, hi = float(ys.min()), float(ys.max())
     pad = 0.05 * (hi - lo) if hi > lo else max(abs(lo) * 0.05, 0.5)
     return lo - pad, hi + pad
-
-
-def nice_ticks(lo: float, hi: float, target: int = 6) -> list[float]:
-    """Round tick values (1, 2 or 5 times a power of ten apart) inside [lo, hi]."""
-    if not hi > lo:
-        return [lo]
-    raw = (hi - lo) / max(target - 1, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    # the 1-2-5 step whose tick count comes closest to the target (ties: the larger step)
-    step = min((m * mag for m in (1, 2, 5, 10)), key=lambda st: (abs((hi - lo) / st + 1 - target), -st))
-    first = math.ceil(lo / step - 1e-9)
-    ticks = [(first + i) * step for i in range(int((hi - lo) / step) + 2)]
-    return [round(t, 12) for t in ticks if lo - 1e-9 * step <= t <= hi + 1e-9 * step]
-
-
-def log_ticks(lo: float, hi: float) -> list[float]:
-    """Ticks of a log axis over [lo, hi] (> 0): decades, then 1-2-5, then plain round values."""
-    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    for mults in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
-        ticks = [m * 10.0 ** e for e in range(a, b + 1) for m in mults if lo <= m * 10.0 ** e <= hi]
-        if len(ticks) >= 3:
-            return ticks[:: max(1, len(ticks) // 8)]
-    return [t for t in nice_ticks(lo, hi) if t > 0]
-
-
-def format_tick(v: float, step: float | None = None) -> str:
-    """Short tick labels: 0, 0.25, 30, 1e-4, 20k."""
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:.4g}M"
-    if a >= 1e4:
-        return f"{v / 1e3:.4g}k"
-    if a < 1e-3:
-        m, e = f"{v:.1e}".split("e")
-        m = m.rstrip("0").rstrip(".")
-        return f"{m}e{int(e)}"
-    if step is not None and step < 1:
-        digits = max(0, -math.floor(math.log10(step) + 1e-9))
-        return f"{v:.{digits}f}"
-    return f"{v:g}"
-
-
-def _draw_axes(canvas: np.ndarray, ax: Axes, texts: list) -> None:
-    x0, y0, x1, y1 = ax.box
-    xt = nice_ticks(*ax.xlim)
-    if ax.xlim[1] - ax.xlim[0] >= 2:  # iterations are whole numbers
-        xt = [t for t in xt if float(t).is_integer()]
-    xstep = xt[1] - xt[0] if len(xt) > 1 else None
-    for t in xt:
-        c = round(ax.to_pixel(t, ax.ylim[0])[0])
-        canvas[y0:y1 + 1, c] = GRID
-        canvas[y1 + 1:y1 + 5, c] = FRAME
-        texts.append(((c, y1 + 6), format_tick(t, xstep), FRAME, "mt"))
-    yt = log_ticks(*ax.ylim) if ax.log else nice_ticks(*ax.ylim)
-    ystep = None if ax.log or len(yt) < 2 else yt[1] - yt[0]
-    for t in yt:
-        r = round(ax.to_pixel(ax.xlim[0], t)[1])
-        canvas[r, x0:x1 + 1] = GRID
-        canvas[r, x0 - 4:x0] = FRAME
-        texts.append(((x0 - 6, r), format_tick(t, ystep), FRAME, "rm"))
-    canvas[y0, x0:x1 + 1] = FRAME
-    canvas[y1, x0:x1 + 1] = FRAME
-    canvas[y0:y1 + 1, x0] = FRAME
-    canvas[y0:y1 + 1, x1] = FRAME
-    texts.append((((x0 + x1) / 2, y0 - 4), ax.title, FRAME, "md"))
-    texts.append((((x0 + x1) / 2, y1 + 22), "iteration", FRAME, "mt"))
-
-
-def _draw_series(canvas: np.ndarray, ax: Axes, xs: np.ndarray, ys: np.ndarray, colour) -> None:
-    """Anti-aliased polyline, 2 px wide, broken at non-finite values; dots when points are few."""
-    from skimage.draw import line_aa
-
-    x0, y0, x1, y1 = ax.box
-    alpha = np.zeros(canvas.shape[:2], np.float32)
-    ok = np.isfinite(ys) & ((ys > 0) if ax.log else True)
-    pts = [ax.to_pixel(x, y) if good else None for x, y, good in zip(xs, ys, ok)]
-    for p, q in zip(pts, pts[1:]):
-        if p is None or q is None:
-            continue
-        c0, r0, c1, r1 = (int(round(v)) for v in (*p, *q))
-        steep = abs(r1 - r0) > abs(c1 - c0)
-        for dr, dc in ((0, 0), (0, 1) if steep else (1, 0)):
-            rr, cc, val = line_aa(r0 + dr, c0 + dc, r1 + dr, c1 + dc)
-            np.maximum.at(alpha, (rr.clip(0, alpha.shape[0] - 1), cc.clip(0, alpha.shape[1] - 1)), val)
-    good = [p for p in pts if p is not None]
-    if len(good) <= 40 or len(good) == 1:
-        for c, r in good:
-            c, r = int(round(c)), int(round(r))
-            alpha[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2] = 1.0
-    clip = np.zeros_like(alpha)
-    clip[y0 + 1:y1, x0 + 1:x1] = 1  # keep inside the frame
-    a = (alpha * clip)[..., None]
-    canvas[:] = np.round(canvas * (1 - a) + np.asarray(colour, np.float32) * a).astype(np.uint8)
-
-
-def _legend(canvas: np.ndarray, ax: Axes, entries: list[tuple[str, tuple]], texts: list) -> None:
-    if not entries:
-        return
-    font = _font()
-    width = max(_text_width(font, k) for k, _ in entries) + 30
-    h = 15 * len(entries) + 6
-    bx0, by0, bx1, by1 = ax.box
-    corners = [(bx1 - 6 - width, by0 + 6), (bx0 + 6, by0 + 6), (bx1 - 6 - width, by1 - 6 - h), (bx0 + 6, by1 - 6 - h)]
-
-    def covered(c: tuple[int, int]) -> int:  # curve pixels the legend would hide
-        x, y = c
-        patch = canvas[y:y + h, max(x, 0):x + width]
-        plain = (patch == WHITE).all(axis=2) | (patch == GRID).all(axis=2)
-        return int((~plain).sum())
-
-    x0, y = min(corners, key=covered)
-    x1 = x0 + width
-    ax.legend = (x0, y, x1, y + h)
-    canvas[y:y + h, x0:x1] = WHITE
-    canvas[y, x0:x1] = GRID
-    canvas[y + h - 1, x0:x1] = GRID
-    canvas[y:y + h, x0] = GRID
-    canvas[y:y + h, x1 - 1] = GRID
-    for i, (k, col) in enumerate(entries):
-        r = y + 10 + 15 * i
-        canvas[r - 1:r + 1, x0 + 5:x0 + 22] = col
-        texts.append(((x0 + 26, r), k, FRAME, "lm"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from imgrestore.degrade import Degradation
     from imgrestore.network import NetworkSpec
+    from imgrestore.zoo import ModelEntry
 
 PROJECT = "imgrestore"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -96,4 +97,29 @@ def imgrestore_commands() -> "list[click.Command]":
                 click.echo("hello from my plugin")
 
             return [hello]
+    """
+
+
+@hookspec
+def imgrestore_models() -> "list[ModelEntry]":
+    """Contribute pretrained models, usable as ``--model NAME`` (listed by ``imgrestore models``).
+
+    Return a list of :class:`imgrestore.zoo.ModelEntry`: the model's name, the network plugin
+    and its builder config, task, colour or gray, a one-line summary, a model card (markdown)
+    and where the weights come from: ``Packaged(path)`` (a file inside your package, an
+    imgrestore checkpoint, fp32 or fp16) or ``Remote(url, sha256, size, format)`` (downloaded on
+    first use into imgrestore's cache, SHA-256 checked; ``format`` names the importer:
+    ``imgrestore`` for our safetensors checkpoints, ``dncnn`` for DnCNN .mat/.pth releases).
+    Built-in model names cannot be taken.
+
+    Example::
+
+        @hookimpl
+        def imgrestore_models():
+            from imgrestore.zoo import ModelEntry, Remote
+
+            return [ModelEntry(name="mynet-25", network="dncnn-s", task="denoise", color="gray",
+                               summary="my DnCNN-S for sigma 25",
+                               source=Remote("https://example.org/mynet-25.safetensors",
+                                             sha256="...", size=123456, format="imgrestore"))]
     """

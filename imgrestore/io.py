@@ -282,6 +282,9 @@ def _tiff_channels(page) -> int:
         cmap = page.colormap
         return 1 if cmap is not None and np.all(cmap == cmap[:1]) else 3
     if ph in (PHOTOMETRIC.RGB, PHOTOMETRIC.SEPARATED, PHOTOMETRIC.YCBCR):
+        need = 4 if ph == PHOTOMETRIC.SEPARATED else 3
+        if page.samplesperpixel < need:  # a damaged header (found by tests/test_fuzz.py)
+            raise ValueError(f"TIFF says {ph.name} but holds {page.samplesperpixel} sample(s) per pixel")
         return 3
     if ph in (PHOTOMETRIC.MINISBLACK, PHOTOMETRIC.MINISWHITE):
         return 1 if page.samplesperpixel <= 2 else 3
@@ -502,21 +505,90 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> None:
     renamed over `path`; the temporary is removed on any failure. Parent folders are created.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise _named(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from None
         raise
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """The same OSError (same errno and class: callers test for ENOSPC) naming `path`, the file
+    the user asked for, rather than a temporary name or nothing (a failed write() names none)."""
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# output locations, checked before any long work
+
+MIN_FREE_BYTES = 1 << 20
+"""An output folder with less free space than this is refused up front (a full disk)."""
+
+
+def _check_location(path: Path | str, option: str, folder: bool) -> Path:
+    """Shared part of :func:`check_out_folder` and :func:`check_out_file`."""
+    import shutil
+
+    kind = "folder" if folder else "file"
+    if isinstance(path, str) and not path.strip():  # Path("") would be the current folder
+        raise UserError(f"{option} {path!r}: empty path; name the {kind} to write")
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: is a file, expected a folder")
+    if not folder and path.is_dir():
+        raise UserError(f"{option} {path}: is a folder, expected a file name")
+    start = path if folder else path.parent
+    anc = start
+    while not anc.exists() and anc.parent != anc:  # the nearest folder that exists: the first write
+        anc = anc.parent
+    if anc.exists() and not anc.is_dir():
+        raise UserError(f"{option} {path}: not writable ({anc} is a file, not a folder)")
+    probe = anc / f".imgrestore-probe-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        where = "" if anc == start else f"; {anc} does not take new files"
+        raise UserError(f"{option} {path}: not writable ({exc.strerror or exc}{where})") from None
+    try:
+        free = shutil.disk_usage(anc).free
+    except OSError:
+        return path
+    if free < MIN_FREE_BYTES:
+        raise UserError(f"{option} {path}: the disk is full ({free:,} bytes free)")
+    return path
+
+
+def check_out_folder(path: Path | str, option: str = "--out") -> Path:
+    """Prove that the output folder `path` can be written, without creating it, or raise one
+    UserError line naming `option` and the path: an empty name (a str ``""``; ``Path("")`` is
+    the current folder already), a file in the way, a read-only or foreign folder, a full disk.
+    Called before any long work; returns ``Path(path)``."""
+    return _check_location(path, option, folder=True)
+
+
+def check_out_file(path: Path | str, option: str = "--out") -> Path:
+    """As :func:`check_out_folder`, for an output file: its folder must be writable and the name
+    must not be a folder."""
+    return _check_location(path, option, folder=False)
 
 
 # --------------------------------------------------------------------------------------------

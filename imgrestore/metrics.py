@@ -6,7 +6,8 @@ whether both images are first rounded to uint8 as when they are saved (``round_u
 for SSIM, MATLAB ``ssim_index`` (Wang et al. 2004): 11x11 Gaussian window with sigma 1.5,
 K1 = 0.01, K2 = 0.03, L = 255, statistics only where the window fits inside the image ('valid'
 filtering, no padding), mean of the SSIM map. Colour SSIM without ``y_channel`` is the mean of
-the per-channel SSIMs.
+the per-channel SSIMs. The SSIM itself is scikit-image's ``structural_similarity`` with the
+settings that equal ``ssim_index``; this module is the wrapper (Y channel, crop, rounding).
 
 Inputs are float images in [0, 1], H,W or H,W,C; all arithmetic is in float64.
 """
@@ -19,15 +20,19 @@ from typing import Any
 
 import numpy as np
 
+from imgrestore.errors import UserError
+
 # MATLAB rgb2ycbcr, BT.601 for 8-bit video range: Y = 16 + (65.481 R + 128.553 G + 24.966 B)
 # with R, G, B in [0, 1] and Y on the 0-255 scale.
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
 _Y_OFFSET = 16.0 / 255.0
 
-SSIM_WINDOW = 11
+SSIM_WINDOW = 11  # the window skimage builds from sigma 1.5 (truncate 3.5: radius 5)
 SSIM_SIGMA = 1.5
-SSIM_K1 = 0.01
-SSIM_K2 = 0.03
+
+
+class SSIMSizeError(UserError, ValueError):
+    """Images smaller than the SSIM window (after the crop): one line on the command line."""
 
 
 def _as_numpy(x: Any) -> np.ndarray:
@@ -58,11 +63,13 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
     return y[..., None].astype(img.dtype, copy=False)
 
 
-def _prepare(a: Any, b: Any, y_channel: bool, crop: int, round_uint8: bool, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(a: Any, b: Any, y_channel: bool, crop: int, round_uint8: bool, what: str,
+             data_range: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Both images as float64 H,W,C after rounding, Y conversion and border crop."""
-    a, b = _as_numpy(a), _as_numpy(b)
-    _check_float(a, what)
-    _check_float(b, what)
+    from imgrestore.guards import metric_pair
+
+    # torch/CuPy to NumPy; uint8, channels-first and 0-255 floats refused (imgrestore.guards)
+    a, b = metric_pair(a, b, what, data_range)
     if a.shape != b.shape:
         raise ValueError(f"{what}: images differ in shape: {a.shape} vs {b.shape}")
     if a.ndim == 2:
@@ -106,45 +113,11 @@ def psnr(
     then compares the BT.601 luma computed in float from those levels (the MATLAB
     ``rgb2ycbcr(double(im)/255)`` convention of SR evaluation code).
     """
-    x, y = _prepare(a, b, y_channel, crop, round_uint8, "psnr")
+    x, y = _prepare(a, b, y_channel, crop, round_uint8, "psnr", data_range)
     mse = float(np.mean(np.square(x - y)))
     if mse == 0.0:
         return math.inf
     return 10.0 * math.log10(float(data_range) ** 2 / mse)
-
-
-def _gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
-    """The 1-D factor of MATLAB ``fspecial('gaussian', size, sigma)`` (normalised to sum 1)."""
-    r = (size - 1) / 2.0
-    g = np.exp(-((np.arange(size) - r) ** 2) / (2.0 * sigma * sigma))
-    return g / g.sum()
-
-
-def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Separable 2-D correlation of (H, W) `x` with ``outer(g, g)``, 'valid' part only
-    (MATLAB ``filter2(w, x, 'valid')``): output (H - k + 1, W - k + 1), no padding."""
-    k = len(g)
-    h, w = x.shape
-    t = g[0] * x[0 : h - k + 1]
-    for j in range(1, k):
-        t += g[j] * x[j : h - k + 1 + j]
-    out = g[0] * t[:, 0 : w - k + 1]
-    for j in range(1, k):
-        out += g[j] * t[:, j : w - k + 1 + j]
-    return out
-
-
-def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """MATLAB ``ssim_index`` map of two (H, W) float64 images on the [0, 255] scale."""
-    g = _gaussian_window_1d()
-    c1 = (SSIM_K1 * 255.0) ** 2
-    c2 = (SSIM_K2 * 255.0) ** 2
-    mu1, mu2 = _filter_valid(x, g), _filter_valid(y, g)
-    mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    s1 = _filter_valid(x * x, g) - mu1_sq
-    s2 = _filter_valid(y * y, g) - mu2_sq
-    s12 = _filter_valid(x * y, g) - mu1_mu2
-    return ((2 * mu1_mu2 + c1) * (2 * s12 + c2)) / ((mu1_sq + mu2_sq + c1) * (s1 + s2 + c2))
 
 
 def ssim(
@@ -163,10 +136,14 @@ def ssim(
     """
     x, y = _prepare(a, b, y_channel, crop, round_uint8, "ssim")
     if min(x.shape[:2]) < SSIM_WINDOW:
-        raise ValueError(f"ssim: images must be at least {SSIM_WINDOW}x{SSIM_WINDOW} after the crop, "
-                         f"got {x.shape[0]}x{x.shape[1]}")
-    x, y = x * 255.0, y * 255.0
-    return float(np.mean([_ssim_map(x[:, :, c], y[:, :, c]).mean() for c in range(x.shape[2])]))
+        raise SSIMSizeError(f"ssim: images must be at least {SSIM_WINDOW}x{SSIM_WINDOW} (the Gaussian window) "
+                            f"after the crop, got {x.shape[0]}x{x.shape[1]}")
+    from skimage.metrics import structural_similarity
+
+    # skimage filters with reflect padding, then averages the map without a 5-pixel border:
+    # exactly where the 11x11 window fits, i.e. MATLAB's 'valid' map (tests/test_metrics.py)
+    return float(structural_similarity(x * 255.0, y * 255.0, data_range=255.0, gaussian_weights=True,
+                                       sigma=SSIM_SIGMA, use_sample_covariance=False, channel_axis=2))
 
 
 def _pairs(a: Sequence[Any] | np.ndarray, b: Sequence[Any] | np.ndarray, what: str) -> Iterable[tuple[Any, Any]]:

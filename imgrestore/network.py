@@ -28,6 +28,18 @@ class NetworkSpec:
     ``build(**kwargs)`` returns a ``torch.nn.Module``; it is called only when the network is
     used. ``size_multiple`` is what input height and width must be divisible by (inference pads
     and crops to it). ``transfer`` lists parameter-name patterns a transfer stage updates.
+
+    ``options`` declares the builder's keyword arguments (:class:`imgrestore.netconfig.Option`:
+    name, type, default, meaning, limits) and ``aliases`` maps older spellings to them. When
+    options are declared, ``build`` is wrapped so every build checks its config against them
+    and receives the declared defaults (``build.raw`` is the plugin's own function); a plugin
+    that declares none keeps its builder as it is.
+
+    ``reflect_margin`` (default True): inference reflects the image outward by the network's
+    receptive-field radius before running it and crops back (:class:`imgrestore.restore.Restorer`),
+    so no kept pixel sees the zero padding of the convs (docs/borders.md). False keeps the
+    network's own zero padding at the image border, for networks whose published scores were
+    measured that way (the DnCNN family).
     """
 
     name: str
@@ -40,3 +52,20 @@ class NetworkSpec:
     size_multiple: int = 1
     recipe: Recipe = field(default_factory=Recipe)
     transfer: tuple[str, ...] = ()
+    options: tuple[Any, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    reflect_margin: bool = True
+
+    def __post_init__(self) -> None:
+        if self.options:
+            from imgrestore.netconfig import CheckedBuild
+
+            raw = self.build.raw if isinstance(self.build, CheckedBuild) else self.build
+            object.__setattr__(self, "build", CheckedBuild(self.name, self.options, self.aliases, raw))
+
+    def check_config(self, config: dict[str, Any], option: str = "--net-config") -> dict[str, Any]:
+        """`config` checked against the declared options (one-line error naming `option`) and
+        normalised (aliases renamed, lists as tuples); unchanged when none are declared."""
+        from imgrestore.netconfig import check_network_config
+
+        return check_network_config(self, config, option)

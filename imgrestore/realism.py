@@ -378,3 +378,29 @@ def image_stats(img: Any, tile: int = 256) -> tuple[dict[str, float], dict[str, 
     out["noise"] = noise_sigma(a)
     out.update(edge_width(a))
     return out, psds
+
+
+# -- no-reference moiré score of a restoration ------------------------------------------------------
+
+
+def moire_residual(inp: Any, out: Any, tile: int = 256) -> dict[str, float]:
+    """How much of a photo's moiré a restoration ``out`` left, measured against its input ``inp``
+    without any ground truth, from the spectra above (both H,W,3 in [0, 1], same size):
+
+    - ``chroma``: chroma RMS of ``out`` over periods 4-64 px divided by that of ``inp``: the colour
+      moiré left (1: untouched, 0: all colour variation at those scales gone);
+    - ``fine``: the same for the chroma at periods < 4 px (fine colour fringes);
+    - ``luma_low``: luma RMS at periods 16-64 px, out / in: the content's large-scale structure
+      kept (a network that blurs everything lowers ``chroma`` too; this shows it);
+    - ``luma_mid``: luma RMS at periods 4-16 px, out / in (luma fringes and text strokes).
+    The content's own colour counts as "moiré" here, so 0 is not the goal; compare models on the
+    same photos, lower ``chroma`` at ``luma_low`` near 1 being better."""
+    a, b = spectra(inp, tile), spectra(out, tile)
+    moire = {"m": MOIRE_BAND}
+
+    def ratio(p: str, band: dict[str, tuple[float, float]], key: str) -> float:
+        den = band_rms(a[p], band)[key]
+        return band_rms(b[p], band)[key] / den if den > 1e-3 else float("nan")
+
+    return {"chroma": ratio("C", moire, "m"), "fine": ratio("C", BANDS, "high"),
+            "luma_low": ratio("Y", BANDS, "low"), "luma_mid": ratio("Y", BANDS, "mid")}

@@ -48,6 +48,7 @@ class Registry:
     degradations: dict[str, type] = field(default_factory=dict)
     networks: dict[str, Any] = field(default_factory=dict)
     commands: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     _owner: dict[tuple[str, str], str] = field(default_factory=dict)
     report: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
@@ -103,6 +104,7 @@ class Registry:
         self._collect(obj, info, "degradation", "imgrestore_degradations", self.degradations, _check_degradation)
         self._collect(obj, info, "network", "imgrestore_networks", self.networks, _check_network)
         self._collect(obj, info, "command", "imgrestore_commands", self.commands, _check_command)
+        self._collect(obj, info, "model", "imgrestore_models", self.models, _check_model)
 
     def _collect(self, obj, info, kind, hook_name, table, check) -> None:
         hook = getattr(self.pm.hook, hook_name)
@@ -153,6 +155,12 @@ def _check_command(item: Any) -> str:
     if not isinstance(item, click.Command) or not item.name:
         raise TypeError("expected a named click.Command")
     return item.name
+
+
+def _check_model(item: Any) -> str:
+    from imgrestore.zoo.entry import check_entry
+
+    return check_entry(item)
 
 
 def new_registry(load: bool = True, report: Callable[[str], None] | None = None) -> Registry:

@@ -8,6 +8,10 @@ network's receptive-field radius (17 px for DnCNN-17), every kept pixel saw exac
 context it sees untiled, so the tiled result equals the untiled one to float rounding and has
 no seams. Networks with global statistics (AINDNet's instance norm) are not tile-exact: give
 them a tile larger than the image. Memory is bounded by one window's activations.
+Before tiling, the image is padded on every side by reflection with ``pad`` pixels (default:
+the network's receptive-field radius, :func:`receptive_radius`) and the output cropped back:
+a network with zero-padded convs would otherwise see the photo's border as a black frame and
+answer with a bright or coloured band along it (docs/borders.md).
 With CUDA graphs (default on CUDA) or ``--compile`` all windows of an image get one shape, and
 each shape is replayed through one captured graph (docs/inference.md).
 """
@@ -104,6 +108,51 @@ def adapt_channels(img: np.ndarray, channels: int, what: str, network: str) -> n
     raise UserError(f"{what}: image with {c} channels; network {network} takes {channels}")
 
 
+def receptive_radius(model: Any, channels: int, multiple: int = 1) -> int:
+    """An upper bound of `model`'s receptive-field radius in input pixels, from one probe
+    forward pass on a small input: each conv or pool module adds its kernel radius times the
+    input pixels one of its pixels spans (4 after a 4x down-sampling); a network that resamples
+    gets one coarse pixel more on each side for the pooling and interpolation around its convs.
+    Sums every layer, so parallel branches count twice (safe, larger). 0 if the probe fails.
+    A network that knows its radius says so in a ``receptive_radius`` attribute (DM-Net)."""
+    import torch
+    from torch import nn
+
+    known = getattr(model, "receptive_radius", None)
+    if isinstance(known, int):
+        return known
+
+    m = max(1, multiple)
+    side = max(32, 8 * m)
+    seen: list[tuple[int, int]] = []  # (kernel radius, input height at that layer)
+
+    def hook(mod: Any, args: tuple, _out: Any) -> None:
+        k, d = mod.kernel_size, getattr(mod, "dilation", 1)
+        k = k if isinstance(k, int) else max(k)
+        d = d if isinstance(d, int) else max(d)
+        seen.append(((d * (k - 1) + 1) // 2, int(args[0].shape[-2])))
+
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d)
+    handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, kinds)]
+    try:
+        p = next(iter(model.parameters()), None)
+        x = torch.rand(1, channels, side, side, device=p.device if p is not None else "cpu",
+                       dtype=p.dtype if p is not None else torch.float32)
+        with torch.inference_mode():
+            model(x)
+    except Exception:  # a network that cannot run the probe: no automatic margin
+        return 0
+    finally:
+        for h in handles:
+            h.remove()
+    scales = [side / hin for _, hin in seen] or [1.0]
+    radius = sum(r * side / hin for r, hin in seen)
+    top = max(scales)
+    if top > 1:  # pooling to the coarse grid and interpolating back: one coarse pixel each way
+        radius += 2 * top
+    return int(np.ceil(radius))
+
+
 @dataclass(frozen=True)
 class Tile:
     """One tile: the core it produces and the window it reads (input pixels, [start, stop))."""
@@ -154,11 +203,17 @@ class Restorer:
     ``cuda_graphs`` (None: on when the device is CUDA) replays each window shape through a
     captured CUDA graph (:class:`imgrestore.tilegraphs.GraphRunner`). Either makes all windows
     of an image one shape (:func:`tile_grid` ``uniform``), so one graph / one compiled variant
-    serves every tile. ``cpu_bf16`` lets bf16 run on a CPU (benchmarks only)."""
+    serves every tile. ``cpu_bf16`` lets bf16 run on a CPU (benchmarks only).
+
+    ``pad`` is the reflection margin added on every side before tiling and cropped off after
+    (None: :func:`receptive_radius`, so no kept pixel sees the zero padding of the convs; 0:
+    off). It is rounded up to the size multiple so the down-sampling grid keeps its phase.
+    ``overlap`` None is the receptive-field radius too: tiles exact, no seams."""
 
     def __init__(self, model: Any, spec: Any, device: str = "cpu", precision: str = "fp32", tile: int | None = 512,
-                 overlap: int = 32, ensemble: bool = False, fold: bool = True, channels_last: bool = True,
-                 compile: bool = False, cuda_graphs: bool | None = None, cpu_bf16: bool = False) -> None:
+                 overlap: int | None = 32, ensemble: bool = False, fold: bool = True, channels_last: bool = True,
+                 compile: bool = False, cuda_graphs: bool | None = None, cpu_bf16: bool = False,
+                 pad: int | None = None) -> None:
         import torch
 
         from imgrestore.nets.util import fold_bn
@@ -167,8 +222,10 @@ class Restorer:
             raise UserError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
         if precision != "fp32" and device != "cuda" and not (cpu_bf16 and precision == "bf16"):
             raise UserError(f"--precision {precision}: half precision runs on a CUDA GPU only; use fp32 on {device}")
-        if tile is not None and tile < 1 or overlap < 0:
+        if tile is not None and tile < 1 or overlap is not None and overlap < 0:
             raise UserError(f"--tile {tile} / --overlap {overlap}: expected tile >= 1 and overlap >= 0")
+        if pad is not None and pad < 0:
+            raise UserError(f"--pad {pad}: expected a margin >= 0 pixels (0: no reflection padding)")
         self.cuda_graphs = check_cuda_graphs(cuda_graphs, device)
         if compile:
             check_compile(device)
@@ -185,6 +242,13 @@ class Restorer:
         model = model.eval()
         if fold:
             model = fold_bn(model)
+        radius = None
+        if pad is None or overlap is None:
+            radius = receptive_radius(model, int(getattr(spec, "in_channels", 3) or 3), self.multiple)
+        if pad is None and not getattr(spec, "reflect_margin", True):
+            pad = 0  # the network's own zero padding at the border (NetworkSpec.reflect_margin)
+        self.pad = -(-(radius if pad is None else pad) // self.multiple) * self.multiple
+        self.overlap = radius if overlap is None else overlap
         model = model.to(device=device, dtype=self.dtype)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
@@ -235,24 +299,33 @@ class Restorer:
 
     # -- whole images ----------------------------------------------------------------------------
     def tiles(self, h: int, w: int) -> list[Tile]:
-        """The tiles an h x w input is split into (after padding to the size multiple)."""
-        m = self.multiple
-        return tile_grid(-(-h // m) * m, -(-w // m) * m, self.tile, self.overlap, m, self.uniform)
+        """The tiles an h x w input is split into (after the reflection margin and the padding
+        to the size multiple)."""
+        m, p = self.multiple, self.pad
+        return tile_grid(-(-h // m) * m + 2 * p, -(-w // m) * m + 2 * p, self.tile, self.overlap, m, self.uniform)
 
     def __call__(self, img: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Restore one float32 H,W,C image (channels already the network's); returns float32
-        (H*scale, W*scale, out_channels), not clipped."""
+        """Restore one float32 H,W,C image with the network's channel count (see
+        :func:`adapt_channels`); returns float32 (H*scale, W*scale, out_channels), not clipped.
+        H,W, uint8/uint16 (scaled to [0, 1]) and torch tensors are accepted; channels-first and
+        0-255 floats are refused (:mod:`imgrestore.guards`)."""
         import torch
         from torch.nn import functional as F
 
+        from imgrestore.guards import image
+
+        img = image(img, "Restorer")
         h, w, _ = img.shape
-        m, s = self.multiple, self.scale
+        m, s, p = self.multiple, self.scale, self.pad
         ph, pw = -(-h // m) * m - h, -(-w // m) * m - w
+        if p:  # the reflection margin (numpy's reflect repeats for margins wider than the image)
+            img = np.pad(img, ((p, p + ph), (p, p + pw), (0, 0)), mode="reflect")
+            ph = pw = 0
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
         if ph or pw:  # pad bottom/right to the size multiple; cropped off at the end
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        H, W = h + ph, w + pw
+        H, W = x.shape[2], x.shape[3]
         out: np.ndarray | None = None
         with torch.inference_mode():
             for t in tile_grid(H, W, self.tile, self.overlap, m, self.uniform):
@@ -267,7 +340,7 @@ class Restorer:
                 if progress is not None:
                     progress(1)
         assert out is not None
-        return out[: h * s, : w * s]
+        return out[p * s:(p + h) * s, p * s:(p + w) * s]
 
 
 def iter_inputs(paths: list[str]) -> Iterator[Any]:

@@ -15,6 +15,8 @@ PARAMS = 0
 NOISE = 1
 CROP = 2
 
+CROP_STAGE = 2**31 - 1  # stream id of the source/crop draw, apart from every chain stage
+
 
 def sample_seed_sequence(seed: int, index: int, stage: int = 0, purpose: int = PARAMS) -> np.random.SeedSequence:
     if seed < 0 or index < 0:

@@ -15,7 +15,7 @@ indices with ``i % N == I``. Files are written to a temporary name and renamed, 
 journaled only after both of its files exist, so a kill never leaves a half-written pair behind.
 
 With ``pool`` (``--pool N``; 256 by default on the GPU) rendered screens are held whole in a
-:class:`imgrestore.sources_pool.SourcePool` where the chain runs and a batch's crops are one gather;
+:class:`imgrestore.sources.pool.SourcePool` where the chain runs and a batch's crops are one gather;
 photos are held that way on the GPU too. See docs/sources.md.
 """
 
@@ -29,112 +29,23 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from itertools import islice
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from imgrestore.degrade import Chain
 from imgrestore.errors import ImageReadError, UserError
+from imgrestore.sources.pool import source_order, to_channels as _to_channels
+from imgrestore.sources.source import Source
 
-CROP_STAGE = 2**31 - 1  # stream id of the source/crop draw, apart from every chain stage
 STATE_DIR = ".synth"
-
-
-SCREEN_COUNT = 1024  # rendered screens a run without --input crops from, for "screens" chains
-
-
-@dataclass
-class Source:
-    """One clean source image: a file, an in-memory built-in sample, or one rendered on demand.
-
-    ``render((y, x, h, w))`` returns that window of the source (float32 H,W,C in [0, 1]) without
-    ever holding the whole image: rendered screens are drawn crop by crop.
-    """
-
-    name: str
-    hw: tuple[int, int]
-    path: Path | None = None
-    array: np.ndarray | None = None
-    render: Callable[[tuple[int, int, int, int]], np.ndarray] | None = None
-
-
-def builtin_sources() -> list[Source]:
-    """The sample images that ship with scikit-image (no download needed)."""
-    from imgrestore.io import sample_images
-
-    return [Source(name, img.shape[:2], array=img) for name, img in sample_images()]
 
 
 def chain_content(chain: Chain) -> str:
     """Built-in content a chain asks for without --input: ``"screens"`` if any stage says so."""
     kinds = [getattr(s, "default_content", "photos") for s in chain.stages]
     return "screens" if "screens" in kinds else "photos"
-
-
-def screen_sources(seed: int, need_hw: tuple[int, int], count: int = SCREEN_COUNT) -> list[Source]:
-    """`count` screens rendered in code (:mod:`imgrestore.screens`), lazily, crop by crop.
-
-    Each screen is 1080x1920 (larger when `need_hw` asks for it) and depends on (seed, k)
-    only; the renderer version is part of the name, so a resume never mixes two renderers.
-    """
-    from imgrestore.screens import DEFAULT_HW, RENDER_VERSION
-
-    h, w = max(DEFAULT_HW[0], need_hw[0]), max(DEFAULT_HW[1], need_hw[1])
-    return [Source(f"screen-v{RENDER_VERSION}:{k}", (h, w), render=ScreenWindow(seed, k, h, w)) for k in range(count)]
-
-
-@dataclass(frozen=True)
-class ScreenWindow:
-    """Draws windows of rendered screen `index` of `seed` (picklable, for data-loader workers)."""
-
-    seed: int
-    index: int
-    height: int
-    width: int
-
-    def __call__(self, box: tuple[int, int, int, int]) -> np.ndarray:
-        from imgrestore.screens import render_screen
-
-        return render_screen(self.seed, self.index, self.height, self.width, box=box)
-
-    def u8(self, box: tuple[int, int, int, int]) -> np.ndarray:
-        """The same window as the screen's 8-bit pixels (what a source pool stores)."""
-        from imgrestore.screens import render_screen_u8
-
-        return render_screen_u8(self.seed, self.index, self.height, self.width, box=box)
-
-
-def scan_sources(folder: Path, need_hw: tuple[int, int], warn: Callable[[str], None]) -> list[Source]:
-    """Image files of `folder` usable for crops of `need_hw`; others are reported and skipped."""
-    from imgrestore.io import image_shape, list_images
-
-    out, small = [], []
-    for path in list_images(folder):
-        try:
-            h, w, _ = image_shape(path)
-        except ImageReadError as exc:
-            warn(f"imgrestore: {exc}; skipped")
-            continue
-        if h < need_hw[0] or w < need_hw[1]:
-            warn(f"imgrestore: {path}: {h}x{w} is smaller than the {need_hw[0]}x{need_hw[1]} crop needed; skipped")
-            small.append((min(h - need_hw[0], w - need_hw[1]), h * w, path.relative_to(folder).as_posix(), h, w))
-            continue
-        out.append(Source(path.relative_to(folder).as_posix(), (h, w), path=path))
-    if not out:
-        largest = ""
-        if small:
-            _, _, name, h, w = max(small)
-            largest = f"; largest: {name}, {h}x{w}"
-        raise UserError(f"--input {folder}: no usable images (all unreadable or smaller than {need_hw[0]}x{need_hw[1]}"
-                        f"{largest})")
-    return out
-
-
-def source_order(seed: int, index: int, n_sources: int) -> int:
-    """Which source sample `index` crops: a fresh permutation of the sources every epoch."""
-    epoch, pos = divmod(index, n_sources)
-    perm = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, CROP_STAGE]))).permutation(n_sources)
-    return int(perm[pos])
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -146,15 +57,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if n < 1 or not 0 <= i < n:
         raise UserError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
     return i, n
-
-
-def _to_channels(img: np.ndarray, channels: int) -> np.ndarray:
-    if img.shape[2] == channels:
-        return img
-    if channels == 3:
-        return np.repeat(img[..., :1], 3, axis=2)
-    # MATLAB rgb2gray weights
-    return (img[..., :3] @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], np.float32))[..., None]
 
 
 @dataclass
@@ -220,16 +122,53 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 def prepare_out(out: Path) -> None:
-    """Create the output folder or fail with one line naming it."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: is a file, expected a folder")
+    """Create the output folder or fail with one line naming it (read-only, a file, a full disk)."""
+    from imgrestore.io import check_out_folder
+
+    check_out_folder(out)
     try:
         (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
-        probe = out / STATE_DIR / f".probe.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as exc:
-        raise UserError(f"--out {out}: not writable ({exc.strerror or exc})") from None
+        raise UserError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+    check_out_folder(out / STATE_DIR)  # an existing folder may be writable while its .synth/ is not
+
+
+MAX_COUNT = 2**63 - 1
+"""Sample indices are int64 (numpy batches of indices, manifest readers)."""
+
+
+def check_count(count: int) -> None:
+    """--count is a positive number of pairs that fits an int64 index."""
+    if count < 1:
+        raise UserError(f"--count {count}: expected a positive number of pairs")
+    if count > MAX_COUNT:
+        raise UserError(f"--count {count}: more pairs than sample indices can number (at most {MAX_COUNT:,})")
+
+
+def batch_bytes(chain: Chain, src_hw: tuple[int, int], batch: int, channels: int) -> tuple[int, tuple[int, int]]:
+    """Host/device bytes a batch of the chain holds at its largest (three float32 arrays of the
+    largest size any stage takes or makes: input, output and one intermediate), and that size."""
+    sizes = [src_hw]
+    hw = src_hw
+    for stage in chain.stages:
+        hw = stage.output_size(hw)
+        sizes.append(hw)
+    big = max(sizes, key=lambda t: t[0] * t[1])
+    return 3 * batch * big[0] * big[1] * max(channels, 3) * 4, big
+
+
+def check_batch_memory(chain: Chain, src_hw: tuple[int, int], batch: int, channels: int, xp: Any) -> None:
+    """Refuse up front, in one line, a chain whose batch cannot fit in memory (e.g. an upscale by
+    1000 makes 128000 x 128000 images from a 128-pixel patch): before anything is allocated."""
+    from imgrestore.sources.pool import available_bytes, fmt_bytes
+
+    need, big = batch_bytes(chain, src_hw, batch, channels)
+    free, total, where = available_bytes(xp)
+    if need > free:
+        size = f"{big[0]}x{big[1]}"
+        raise UserError(f"{chain.spec()}: a batch of {batch} reaches {size} pixels per image and needs about "
+                        f"{fmt_bytes(need)} of {where}; {fmt_bytes(free)} is free (of {fmt_bytes(total)}); "
+                        "use a smaller --patch or --batch, or other stage settings")
 
 
 def _remove_stale_temps(out: Path, shard_i: int, shard_n: int) -> None:
@@ -288,13 +227,17 @@ def synthesize(
     progress: Callable[[int, int], None] | None = None,
     warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> SynthResult:
-    """Write this shard's pairs of the run `cfg`, skipping those an earlier run finished."""
-    from imgrestore.backend import to_numpy, xp_for
-    from imgrestore.io import write_image
-    from imgrestore.sources_pool import SourcePool, check_pool_size, crop_yx, require_large_enough
+    """Write this shard's pairs of the run `cfg`, skipping those an earlier run finished.
 
-    if cfg.count < 1:
-        raise UserError(f"--count {cfg.count}: expected a positive number of pairs")
+    One process writes a shard at a time (``.synth/shard-I-of-N.lock``; a dead owner's lock is
+    taken over). A write that fails (full disk, read-only folder) is one UserError line; the
+    pairs journaled so far stay, and the same command resumes.
+    """
+    from imgrestore.backend import xp_for
+    from imgrestore.lockfile import hold_lock
+    from imgrestore.sources.pool import SourcePool, check_pool_size, require_large_enough
+
+    check_count(cfg.count)
     check_pool_size(cfg.pool)
     rendered = bool(sources) and all(s.render is not None for s in sources)
     if cfg.pool is not None:
@@ -305,6 +248,7 @@ def synthesize(
     src_hw = cfg.chain.source_size((cfg.patch, cfg.patch))
     require_large_enough(sources, src_hw, "--input" if sources and sources[0].path is not None else "sources")
     xp = xp_for(cfg.device)  # type: ignore[arg-type]
+    check_batch_memory(cfg.chain, src_hw, cfg.batch, cfg.channels, xp)
     # sources held whole where the chain runs: a screen pool (--pool), or every photo on the GPU. Made (and
     # checked against free memory) before anything is written; screens are rendered once the todo list is known
     spool = None
@@ -328,24 +272,57 @@ def synthesize(
         _atomic_write_text(run_file, json.dumps(fp, indent=1) + "\n")
 
     shard_i, shard_n = cfg.shard
+    lock = state / f"shard-{shard_i}-of-{shard_n}.lock"
+    busy = (lambda pid: f"--out {out}: another imgrestore synth (pid {pid}) is writing shard {shard_i}/{shard_n} "
+            "there; wait for it, or give this run another --shard or --out")
+    try:
+        with hold_lock(lock, busy):
+            return _write_shard(cfg, sources, spool, rendered, src_hw, xp, progress, warn)
+    except OSError as exc:
+        raise UserError(f"{exc.filename or out}: cannot write ({exc.strerror or exc}); the pairs finished so far are "
+                        "kept: free space (or fix the folder) and rerun the same command to resume") from None
+
+
+def _write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: bool, src_hw: tuple[int, int], xp: Any,
+                 progress: Callable[[int, int], None] | None, warn: Callable[[str], None]) -> SynthResult:
+    """The work of :func:`synthesize` for one shard, under its lock."""
+    from imgrestore.backend import to_numpy
+    from imgrestore.io import write_image
+    from imgrestore.sources.pool import crop_yx
+
+    out = cfg.out
+    state = out / STATE_DIR
+    shard_i, shard_n = cfg.shard
     journal = state / f"shard-{shard_i}-of-{shard_n}.jsonl"
-    entries = {e["index"]: e for e in _read_journal(journal) if e["index"] < cfg.count}
+    journaled = _read_journal(journal)
+    beyond = sum(1 for e in journaled if e["index"] >= cfg.count)
+    if beyond:
+        warn(f"imgrestore: --count {cfg.count}: {out} holds {beyond} pair(s) of shard {shard_i}/{shard_n} with index "
+             f">= {cfg.count} from an earlier, larger run; they stay on disk and in {journal.name} but are left out "
+             f"of manifest.jsonl (rerun with the larger --count to include them, or delete the folder to start over)")
+    entries = {e["index"]: e for e in journaled if e["index"] < cfg.count}
     missing = [i for i, e in entries.items() if not ((out / e["input"]).exists() and (out / e["target"]).exists())]
     for i in missing:
         del entries[i]
     if missing:
         _atomic_write_text(journal, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
     _remove_stale_temps(out, shard_i, shard_n)
-    todo = [i for i in range(shard_i, cfg.count, shard_n) if i not in entries]
+    # the to-do list is streamed, never built: --count 10^9 starts at once and holds one batch
+    n_todo = len(range(shard_i, cfg.count, shard_n)) - sum(1 for i in entries if i % shard_n == shard_i)
+
+    def todo() -> Iterator[int]:
+        return (i for i in range(shard_i, cfg.count, shard_n) if i not in entries)
+
     result = SynthResult(resumed=len(entries))
 
     images = _ImageCache(sources, cfg.channels)
-    if spool is not None and todo:
+    if spool is not None and n_todo:
         result.skipped.extend(sources[k].name for k in sorted(spool.bad))
-        spool.fill(spool.keys_for(cfg.seed, todo) if rendered else ())
+        # keys_for takes every source for two epochs' worth of indices or more: no need for more
+        spool.fill(spool.keys_for(cfg.seed, list(islice(todo(), 2 * len(sources)))) if rendered else ())
     bad_sources: set[int] = set()
-    batches = [todo[k : k + cfg.batch] for k in range(0, len(todo), cfg.batch)]
-    total, done = len(todo) + len(entries), len(entries)
+    batches = _chunks(todo(), cfg.batch)
+    total, done = n_todo + len(entries), len(entries)
     if progress:
         progress(done, total)
 
@@ -358,9 +335,8 @@ def synthesize(
     # that window rendered; on the CPU only, where the Numba path provably reads nothing else
     read_boxes = getattr(cfg.chain.stages[0], "read_boxes", None) if cfg.device == "cpu" else None
 
-    def gather(b: int) -> tuple[Any, list[dict], list[int]]:
-        """Clean crops of batch `b` (read or rendered), their manifest fields and indices."""
-        batch = batches[b]
+    def gather(b: int, batch: list[int]) -> tuple[Any, list[dict], list[int]]:
+        """Clean crops of batch number `b` (read or rendered), their manifest fields and indices."""
         if spool is not None:
             return spool.gather(cfg.seed, batch, src_hw)  # type: ignore[return-value]
         buf = ring[b % 3]
@@ -410,9 +386,15 @@ def synthesize(
         for job in jobs:
             job.result()
         if lines:
-            jf.write("".join(line + "\n" for line in lines))
-            jf.flush()
-            os.fsync(jf.fileno())
+            # unbuffered: a failed write (full disk) leaves nothing for close() to retry; a line cut
+            # short here is dropped by _read_journal on the next run
+            data = memoryview("".join(line + "\n" for line in lines).encode("utf-8"))
+            try:
+                while data:
+                    data = data[jf.write(data):]
+                os.fsync(jf.fileno())
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(journal)) from None
         result.written += len(lines)
         nonlocal done
         done += n
@@ -424,12 +406,15 @@ def synthesize(
     # and zlib all release the GIL for most of their time). Which batch a step runs beside never
     # changes a sample: each is a function of (seed, index) only.
     with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool, ThreadPoolExecutor(max_workers=1) as ahead, \
-            open(journal, "a", encoding="utf-8") as jf:
+            open(journal, "ab", buffering=0) as jf:
         pending: tuple[list, list[str], int] | None = None
-        nxt = ahead.submit(gather, 0) if batches else None
-        for b, batch in enumerate(batches):
+        batch = next(batches, None)
+        nxt = ahead.submit(gather, 0, batch) if batch is not None else None
+        b = 0
+        while nxt is not None:
             crops, metas, idx = nxt.result()
-            nxt = ahead.submit(gather, b + 1) if b + 1 < len(batches) else None
+            following = next(batches, None)
+            nxt = ahead.submit(gather, b + 1, following) if following is not None else None
             jobs, lines = [], []
             if idx:
                 clean = crops if spool is not None else xp.asarray(crops, dtype=xp.float32)
@@ -450,12 +435,22 @@ def synthesize(
             if pending is not None:
                 commit(*pending)
             pending = (jobs, lines, len(batch))
+            batch, b = following, b + 1
         if pending is not None:
             commit(*pending)
 
     (state / f"shard-{shard_i}-of-{shard_n}.done").write_text(f"{cfg.count}\n", encoding="utf-8")
     result.manifest = merge_manifest(out, cfg.count, shard_n)
     return result
+
+
+def _chunks(items: Iterator[int], size: int) -> Iterator[list[int]]:
+    """Consecutive lists of `size` items (the last may be shorter), drawn lazily."""
+    while True:
+        chunk = list(islice(items, size))
+        if not chunk:
+            return
+        yield chunk
 
 
 def merge_manifest(out: Path, count: int, shard_n: int) -> Path | None:

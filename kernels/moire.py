@@ -70,6 +70,13 @@ class MoireBatch:
     denoise: np.ndarray  # (N,) float64 Gaussian sigma of the in-camera denoise (0: none)
     glare: np.ndarray  # (N, 4) float64 strength, centre x, centre y (fractions), width (fraction)
     boxes: np.ndarray  # (N, 4) int32 [y0, y1, x0, x1] screenshot region each capture reads
+    exposure: np.ndarray | None = None  # (N,) float32 raw gain before noise and saturation (None: 1)
+
+    def gain(self) -> np.ndarray | None:
+        """(N, 1, 1, 1) float32 exposure gains, or None when every gain is 1 (nothing to do)."""
+        if self.exposure is None or np.all(self.exposure == 1):
+            return None
+        return np.asarray(self.exposure, np.float32).reshape(-1, 1, 1, 1)
 
     @property
     def cfa(self) -> bool:
@@ -98,7 +105,8 @@ def pack_batch(samples: list[dict], out_hw, src_hw, n: int, keys) -> MoireBatch:
     glare = np.array([[s["glare"], *s.get("glare_at", (0.5, 0.5, 0.5))] for s in samples], np.float64)
     boxes = np.stack([support_box(g, out_hw, src_hw) for g in G]).astype(np.int32)
     return MoireBatch(G, I, wts, noise.reshape(-1, 2), np.asarray(keys, np.uint32).reshape(-1, 2),
-                      np.array([s["denoise"] for s in samples], np.float64), glare.reshape(-1, 4), boxes)
+                      np.array([s["denoise"] for s in samples], np.float64), glare.reshape(-1, 4), boxes,
+                      np.array([s.get("exposure", 1.0) for s in samples], np.float32))
 
 
 def glare_field(b: MoireBatch, out_hw) -> np.ndarray | None:
@@ -145,6 +153,9 @@ def moire_batch(screen: Any, b: MoireBatch, out_hw, demosaic: str = "bilinear", 
     finally:  # back to all zeros for the next batch: clear what decode wrote
         for s, (y0, y1, x0, x1) in enumerate(b.boxes):
             lin[s, y0:y1, x0:x1] = 0.0
+    g = b.gain()
+    if g is not None:  # exposure: one float32 multiply per raw value, the same on every backend
+        cap *= g
     return develop(cap, gt, b, demosaic)
 
 
@@ -200,6 +211,8 @@ def _oracle(screen: np.ndarray, b: MoireBatch, out_hw, demosaic: str):
     outs, tgts = [], []
     for s in range(len(screen)):
         cap, gt = capture(srgb_decode(screen[s]), b.G[s], b.I[s], b.wts[s], out_hw)
+        if b.gain() is not None:
+            cap = cap.astype(np.float32) * b.gain()[s, 0]
         if field is not None:
             cap = (cap + (field[s] if cap.ndim == 2 else field[s][..., None])).astype(np.float32)
         if np.any(b.noise[s] > 0):

@@ -77,6 +77,8 @@ def moire_batch(screen, b, out_hw, demosaic: str):
         dev = screen.device.id
         k = _kernels(dev)
         cap, gt = _capture(k, screen, b, out_hw)
+        if b.gain() is not None:  # exposure, as the Numba path: one float32 multiply per raw value
+            cap *= cupy.asarray(b.gain())
         nc = cap.shape[3]
         field = glare_field(b, out_hw)
         glare = cupy.asarray(field) if field is not None else cupy.empty(1, cupy.float32)  # unread then

@@ -1,5 +1,7 @@
 """MATLAB-exact bicubic ``imresize`` for float32 NHWC batches: weight tables, a NumPy oracle, dispatch.
 
+Ours because no library reproduces MATLAB's antialiased bicubic (torch, Pillow, skimage differ at edges and scale).
+
 MATLAB's ``imresize(A, scale)`` (method 'bicubic', antialiasing on) is the reference degradation of
 super-resolution papers; results are only comparable to published figures when it is reproduced
 exactly. It is separable: every output sample along one axis is a weighted sum of a few input

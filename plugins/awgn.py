@@ -44,13 +44,6 @@ class AWGN(Degradation):
         return pair
 
 
-    def benchmark(self, device: str, size: int, repeats: int) -> list[dict]:
-        """Our fused kernel against NumPy's, torch's (and CuPy's) generators, then the stage."""
-        from imgrestore.kernels.noise_bench import bench_awgn
-
-        return bench_awgn(self, size=size, repeats=repeats, device=device)
-
-
 @hookimpl
 def imgrestore_degradations():
     return [AWGN]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from imgrestore.backend import array_module
 from imgrestore.degrade import Degradation, Pair, Param, StageContext
 from imgrestore.hookspecs import hookimpl
@@ -44,11 +42,6 @@ class Bicubic(Degradation):
             pair.input = xp.clip(pair.input, 0.0, 1.0, out=pair.input)
         pair.side = {k: imresize(v, 1.0 / self.factor) for k, v in pair.side.items()}
         return pair
-
-    def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]]:
-        from imgrestore.kernels.resize_bench import bench_bicubic
-
-        return bench_bicubic(size=size, repeats=repeats, device=device)
 
 
 @hookimpl

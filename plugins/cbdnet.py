@@ -117,11 +117,6 @@ class CBDNetNoise(Degradation):
             pair.side["sigma"] = sigma
         return pair
 
-    def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]]:
-        from imgrestore.kernels.camera_bench import bench_cbdnet
-
-        return bench_cbdnet(self, size=size, repeats=repeats, device=device)
-
 
 @hookimpl
 def imgrestore_degradations():

@@ -45,11 +45,6 @@ class JPEG(Degradation):
         pair.input = roundtrip(pair.input, [d["quality"] for d in drawn], [d["subsampling"] for d in drawn])
         return pair
 
-    def benchmark(self, device: str, size: int, repeats: int) -> list[dict]:
-        from imgrestore.kernels.jpeg_bench import bench_jpeg
-
-        return bench_jpeg(self, size=size, repeats=repeats, device=device)
-
 
 @hookimpl
 def imgrestore_degradations():

@@ -11,16 +11,16 @@ unless said otherwise):
    stripe is lit across and ``fill_y`` (0.85-1) along it: the black matrix. The screenshot is
    decoded from sRGB to linear light and each pixel's mean emission per colour equals it.
 2. **Camera pose.** A pinhole camera with field of view ``fov`` (20-50 across the patch) at a
-   distance giving ``k`` (1.2-4) sensor pixels per screen pixel at the centre, rotated by
-   ``roll`` (0-20), ``tilt`` (about the horizontal axis, 0-20) and ``pan`` (about the vertical
-   axis, 0-20), each with a random sign (``signs=false`` keeps them as given), aimed at a
+   distance giving ``k`` (0.7-2.2) sensor pixels per screen pixel at the centre, rotated by
+   ``roll`` (0-10), ``tilt`` (about the horizontal axis, 0-15) and ``pan`` (about the vertical
+   axis, 0-15), each with a random sign (``signs=false`` keeps them as given), aimed at a
    random sub-pixel ``phase_x``, ``phase_y`` (0-1 screen pixel). Moire needs k below ~2 for
    the luminance grating (period k) and below ~4 for colour moire (the red and blue CFA sites
    sample at period 2).
 3. **Radial lens distortion** ``p_u = p_d (1 + k1 r^2 + k2 r^4)``, r over the patch's
    half-diagonal: ``k1`` 0-0.1, ``k2`` 0-0.05 (barrel; negative values give pincushion).
 4. **Optical low-pass.** Pixel aperture convolved with a Gaussian of ``olpf`` (0.1-0.4)
-   sensor pixels, widened in quadrature by ``defocus`` (0): a flat-top Gaussian, integrated by
+   sensor pixels, widened in quadrature by ``defocus`` (0-0.6): a flat-top Gaussian, integrated by
    ``ss`` x ``ss`` (3 x 3) supersamples tiling the aperture that each read the screen integrated
    in closed form under their footprint: boxes of one cell without low-pass (exactly the
    aperture), with it tents of half-width ``sqrt(6 sigma^2 + 1 / (2 ss^2))`` (exactly the flat-top
@@ -30,7 +30,9 @@ unless said otherwise):
 5. **Bayer CFA** in a random ``pattern`` (RGGB, GRBG, GBRG, BGGR); ``cfa=false`` records R, G
    and B at every pixel (no mosaic, no demosaic).
    Steps 1-5 are one inverse mapping per sensor pixel, fused in one kernel (Numba / CUDA).
-6. **Sensor noise** (``noise``): Poisson-Gaussian, variance ``shot * x + read^2`` on the linear
+6. **Exposure** (``exposure``, 0.55-0.9): the raw is scaled so that a screen white reads
+   ``exposure``: highlight headroom for the subpixel peaks (up to 3/fill times the mean) instead
+   of systematic clipping. **Sensor noise** (``noise``): Poisson-Gaussian, variance ``shot * x + read^2`` on the linear
    raw value x (``shot`` 0.0005-0.004, ``read`` 0.001-0.006); normals from the sample's Philox
    stream, bit-identical on every backend. The raw then saturates at 1 (clipped to [0, 1]), noise
    or not: the subpixels of bright content reach 3/fill times the pixel mean.
@@ -38,6 +40,12 @@ unless said otherwise):
    extended by a Bayer-phase-preserving mirror of 2 pixels, so the patch border demosaics like
    the inside of a larger sensor; ``none`` leaves each site's value in its colour channel.
 8. **In-camera denoise**: Gaussian of ``denoise`` (0-0.6) pixels, then sRGB encoding.
+   **Finishing** (``kernels/tone.py``): the tone curve maps v = raw / exposure back, identity up
+   to ``knee`` (0.6, linear) and a shoulder reaching white at the raw's saturation; times
+   ``gain`` (0.95-1.2, the auto-exposure's brightness bias: > 1 clips the brightest whites);
+   chroma noise reduction (Gaussian of ``chroma_denoise``, 1-3 px, on the colour differences:
+   what leaves the soft colour blobs of real photos); luma unsharp mask of ``sharpen`` (0-0.8)
+   and radius ``sharpen_sigma`` (1 px).
 9. **JPEG** (``jpeg``) at ``quality`` 70-95, 4:2:0: libjpeg's round trip as kernels
    (``kernels/jpeg*``, byte for byte Pillow's), on the batch's device.
 10. The decoded image is the moire input.
@@ -52,6 +60,9 @@ Side outputs of earlier stages are dropped (they would no longer be aligned).
 Both cover the same sensor region, fully inside the screenshot crop: :meth:`Moire.source_size`
 sizes the crop for the worst case of the parameter ranges, so ``--patch 256`` gives 256 x 256
 pairs.
+
+The defaults were calibrated against real screen photos (docs/moire-calibration.md,
+``benchmarks/moire_realism.py``); ``moire:`` + :data:`PREVIOUS_DEFAULTS` gives the earlier look.
 
 Extras, off by default, for a harder "real" domain: ``layout`` BGR / pentile, ``vignette``
 (relative fall-off at the corners, 1 - v r^2), ``ca`` (lateral chromatic aberration: red and blue
@@ -75,6 +86,9 @@ from imgrestore.hookspecs import hookimpl
 
 PATTERNS = ("RGGB", "GRBG", "GBRG", "BGGR")
 GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)  # MATLAB rgb2gray, as synth
+# The look of the defaults before the calibration against real photos (docs/moire-calibration.md):
+# fine, regular, high-contrast fringes; ``moire:<this>`` brings it back.
+PREVIOUS_DEFAULTS = "k=1.2-4,roll=0-20,tilt=0-20,pan=0-20,defocus=0,exposure=1,gain=1,sharpen=0,chroma_denoise=0"
 class _Horizon(SpecError):
     """The pose makes the screen plane reach the horizon inside the frame (no covered region)."""
 
@@ -91,10 +105,10 @@ class Moire(Degradation):
     default_content = "screens"
     colour_only = True  # RGB subpixels through a Bayer CFA: a gray network would learn luma of colour moiré
     params = {
-        "k": Param(float, "1.2-4", "sensor pixels per screen pixel at the centre", min=0.25, max=16),
-        "roll": Param(float, "0-20", "rotation about the optical axis", min=-60, max=60, unit="degrees"),
-        "tilt": Param(float, "0-20", "rotation about the horizontal axis", min=-45, max=45, unit="degrees"),
-        "pan": Param(float, "0-20", "rotation about the vertical axis", min=-45, max=45, unit="degrees"),
+        "k": Param(float, "0.7-2.2", "sensor pixels per screen pixel at the centre", min=0.25, max=16),
+        "roll": Param(float, "0-10", "rotation about the optical axis", min=-60, max=60, unit="degrees"),
+        "tilt": Param(float, "0-15", "rotation about the horizontal axis", min=-45, max=45, unit="degrees"),
+        "pan": Param(float, "0-15", "rotation about the vertical axis", min=-45, max=45, unit="degrees"),
         "signs": Param(bool, True, "give roll, tilt and pan a random sign each", random=False),
         "fov": Param(float, "20-50", "field of view across the patch", min=1, max=120, unit="degrees"),
         "phase_x": Param(float, "0-1", "sub-pixel phase of the screen", min=0, max=1, unit="screen pixels"),
@@ -102,7 +116,7 @@ class Moire(Degradation):
         "k1": Param(float, "0-0.1", "radial distortion r^2 coefficient (> 0 barrel)", min=-0.3, max=0.3),
         "k2": Param(float, "0-0.05", "radial distortion r^4 coefficient", min=-0.3, max=0.3),
         "olpf": Param(float, "0.1-0.4", "optical low-pass Gaussian sigma", min=0, max=3, unit="sensor pixels"),
-        "defocus": Param(float, 0.0, "defocus blur sigma, added in quadrature", min=0, max=3, unit="sensor pixels"),
+        "defocus": Param(float, "0-0.6", "defocus blur sigma, added in quadrature", min=0, max=3, unit="sensor pixels"),
         "ss": Param(int, 3, "supersamples per axis per pixel", min=1, max=8, random=False),
         "fill": Param(float, "0.7-0.95", "lit fraction of each subpixel's width", min=0.05, max=1),
         "fill_y": Param(float, "0.85-1", "lit fraction of each pixel's height", min=0.05, max=1),
@@ -116,6 +130,15 @@ class Moire(Degradation):
                           random=False),
         "denoise": Param(float, "0-0.6", "in-camera Gaussian denoise sigma (0: none)", min=0, max=5,
                          unit="pixels"),
+        "exposure": Param(float, "0.55-0.9", "raw level of a screen white (< 1: highlight headroom, rolled off by "
+                          "the tone curve; 1: none, whites' subpixel peaks clip)", min=0.05, max=1),
+        "knee": Param(float, 0.6, "linear level where the tone curve's highlight roll-off starts", min=0, max=0.95),
+        "chroma_denoise": Param(float, "1-3", "in-camera chroma noise reduction: Gaussian sigma on Cb, Cr (0: none)",
+                                min=0, max=16, unit="pixels"),
+        "gain": Param(float, "0.95-1.2", "output brightness after the tone curve (auto-exposure bias; > 1 clips "
+                      "the brightest whites)", min=0.25, max=4),
+        "sharpen": Param(float, "0-0.8", "in-camera unsharp-mask amount on luma (0: none)", min=0, max=4),
+        "sharpen_sigma": Param(float, 1.0, "unsharp-mask radius (Gaussian sigma)", min=0.3, max=5, unit="pixels"),
         "jpeg": Param(bool, True, "JPEG-compress the photo"),
         "quality": Param(int, "70-95", "JPEG quality factor", min=1, max=100),
         "vignette": Param(float, 0.0, "vignetting: gain 1 - v r^2 (r = 1 at the corners)", min=0, max=0.95),
@@ -287,6 +310,7 @@ class Moire(Degradation):
         keys = [sample_key(ctx.seed, i, ctx.stage) for i in ctx.indices]
         b = pack_batch(self._samples(drawn), out_hw, (h, w), self._s("ss"), keys)
         out, tgt = moire_batch(scr, b, out_hw, self._s("demosaic"))
+        out = _finish(out, drawn)
         if own_target:  # the same draws and geometry on the clean screenshot (its photo is dropped)
             _, tgt = moire_batch(screen(xp.asarray(pair.target)), b, out_hw, self._s("demosaic"))
         if any(d["jpeg"] for d in drawn):  # on the batch's device; quality 0 passes a sample through
@@ -321,10 +345,21 @@ class Moire(Degradation):
         return [dict(d, red=RED_SITE[PATTERNS.index(d["pattern"])] if d["cfa"] else (-1, -1),
                      shot=d["shot"] or 0.0, read=d["read"] or 0.0) for d in drawn]
 
-    def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]]:
-        from imgrestore.kernels.moire_bench import bench_moire
 
-        return bench_moire(self, size=size, repeats=repeats, device=device)
+def _finish(out: Any, drawn: list[dict]) -> Any:
+    """The camera's tone curve (exposure headroom rolled off above the knee) and luma sharpening,
+    on the developed sRGB batch before JPEG (``kernels/tone.py``)."""
+    from imgrestore.kernels.tone import chroma_denoise, sharpen, tone
+
+    out = tone(out, [d["exposure"] for d in drawn], [d["knee"] for d in drawn], [d["gain"] for d in drawn])
+    out = chroma_denoise(out, [d["chroma_denoise"] for d in drawn])
+    amounts = [d["sharpen"] for d in drawn]
+    if any(a > 0 for a in amounts):
+        sig = {d["sharpen_sigma"] for d in drawn if d["sharpen"] > 0}
+        for s in sorted(sig):  # one blur radius per call
+            pick = [a if d["sharpen_sigma"] == s else 0.0 for a, d in zip(amounts, drawn)]
+            out = sharpen(out, pick, s)
+    return out
 
 
 def _ends(v) -> list[float]:

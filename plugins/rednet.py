@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from imgrestore.hookspecs import hookimpl
+from imgrestore.netconfig import Option
 from imgrestore.network import NetworkSpec, Recipe
 
 # Section 4: Adam, learning rate 1e-4, 50x50 gray patches, L2 loss.
@@ -26,9 +27,22 @@ def builder(n: int, skips: bool, down: int = 1) -> Callable[..., Any]:
     return build
 
 
+def options(n: int, skips: bool, down: int) -> tuple[Option, ...]:
+    """The builder options of imgrestore.nets.rednet.REDNet, with this variant's defaults."""
+    return (
+        Option("n", "int", n, "conv layers, each mirrored by a deconv (RED30: 15)", lo=2, hi=500),
+        Option("channels", "int", 1, "image channels (1 gray, 3 colour)", lo=1, hi=4),
+        Option("features", "int", 64, "feature maps of every layer", lo=1, hi=1024),
+        Option("skips", "bool", skips, "symmetric skips every 2 layers and the input-to-output skip"),
+        # the spec's size_multiple follows the variant, so the stride is fixed per network
+        Option("down", "int", down, "stride of the first conv and the last deconv (fixed per network)",
+               choices=(down,)),
+    )
+
+
 def _spec(name: str, n: int, skips: bool, down: int, summary: str) -> NetworkSpec:
     return NetworkSpec(name, builder(n, skips, down), task="denoise", in_channels=1, out_channels=1,
-                       size_multiple=down, summary=summary, recipe=RECIPE)
+                       size_multiple=down, summary=summary, recipe=RECIPE, options=options(n, skips, down))
 
 
 SPECS = [

@@ -734,3 +734,23 @@ def new_cupy(contracts: dict[str, Callable[[Launch], list[str]]] | None = None,
               "uint64", "bool_", "intp", "dtype"):
         setattr(cp, t, getattr(np, t))
     return cp
+
+
+def cupyx_modules(cp) -> dict[str, types.ModuleType]:
+    """Fake ``cupyx``, ``cupyx.scipy`` and ``cupyx.scipy.ndimage`` for the fake ``cp``: just
+    ``gaussian_filter`` (scipy's on the host copy, the result on the array's device), for code
+    that blurs a batch where it lives (kernels/tone.py). Put them in ``sys.modules`` beside cupy."""
+    from scipy import ndimage as host
+
+    def gaussian_filter(a, sigma, **kw):
+        if not isinstance(a, cp.ndarray):
+            raise TypeError(f"fake cupyx.scipy.ndimage.gaussian_filter: needs a cupy.ndarray, got {type(a).__name__}")
+        out = host.gaussian_filter(a.get(), sigma, **kw)
+        with cp.cuda.Device(a._dev):
+            return cp.asarray(out)
+
+    root, sci, ndi = (types.ModuleType(n) for n in ("cupyx", "cupyx.scipy", "cupyx.scipy.ndimage"))
+    ndi.gaussian_filter = gaussian_filter
+    root.scipy, sci.ndimage = sci, ndi
+    return {"cupyx": root, "cupyx.scipy": sci, "cupyx.scipy.ndimage": ndi}
+

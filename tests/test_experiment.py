@@ -140,7 +140,9 @@ def test_steps_feed_each_other_skip_when_done_and_redo_when_changed(cli, workdir
 
 
 def test_failing_step_stops_the_run_and_keeps_earlier_state(cli, workdir):
-    exp = _write(workdir, weights="missing.safetensors")
+    # a file inside an earlier step's folder that the step does not write: only the run can tell
+    # (a missing file that no step writes is refused before any step: tests/test_run_validation.py)
+    exp = _write(workdir, weights="{steps.pairs.out}/missing.safetensors")
     code, out, err = cli("run", str(exp))
     assert code == 2
     last = err.strip().splitlines()[-1]

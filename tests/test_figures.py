@@ -1,4 +1,4 @@
-"""PNG figures without matplotlib: curve pixels sit where the data says, grid cells hold each image exactly."""
+"""PNG figures: curve pixels sit where the data says (matplotlib), grid cells hold each image exactly."""
 
 import json
 
@@ -7,8 +7,7 @@ import pytest
 from PIL import Image
 
 from imgrestore.errors import UserError
-from imgrestore.figures import (MARGIN_B, MARGIN_L, MARGIN_R, MARGIN_T, PALETTE, PANEL_H, PANEL_W, format_tick,
-                                log_ticks, nice_ticks, plot_curves, sample_grid)
+from imgrestore.figures import MARGIN_B, MARGIN_L, MARGIN_R, MARGIN_T, PALETTE, PANEL_H, PANEL_W, plot_curves, sample_grid
 
 
 def _jsonl(path, rows):
@@ -110,13 +109,31 @@ def test_panels_legend_gaps_and_half_written_lines(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png") == ["c.png", "c2.png"]
 
 
-def test_ticks():
-    assert nice_ticks(0, 100) == [0, 20, 40, 60, 80, 100]
-    assert nice_ticks(19.5, 30.5) == [20, 22, 24, 26, 28, 30]
-    assert log_ticks(0.0021, 0.8) == pytest.approx([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5])
-    assert log_ticks(1e-5, 1.0) == pytest.approx([1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0])
-    assert [format_tick(v) for v in (0, 20000, 1e-4, 2.5e6)] == ["0", "20k", "1e-4", "2.5M"]
-    assert format_tick(0.30000000000000004, 0.1) == "0.3"
+@pytest.mark.parametrize("lo, hi", [(0.00554, 0.0443), (0.0744, 0.223), (0.0113, 0.0563), (2e-3, 0.8),
+                                    (1e-5, 1.0), (0.8, 1.1)])
+def test_log_axis_is_labelled_over_its_whole_height(tmp_path, lo, hi):
+    """The hand-drawn plots left a third of some log axes without a label (0.00554-0.0443: ticks
+    0.005, 0.01, 0.02, the top third bare; 0.0744-0.223: the middle third); every third of the
+    height now carries at least one label."""
+    rows = [{"iter": i, "loss": lo * (hi / lo) ** (i / 40)} for i in range(41)]
+    (ax,) = plot_curves(_jsonl(tmp_path / "m.jsonl", rows), tmp_path / "c.png")
+    assert ax.log and ax.yticks
+    a, b = (np.log10(v) for v in ax.ylim)
+    where = [(np.log10(t) - a) / (b - a) for t in ax.yticks]
+    for third in range(3):
+        assert any(third / 3 <= f <= (third + 1) / 3 for f in where), (ax.yticks, ax.ylim)
+
+
+def test_legend_hides_no_data_point(tmp_path):
+    """A rising PSNR and a falling loss: the legend sits where no data point is drawn."""
+    rows = [{"iter": i, "psnr": 20 + 0.1 * i, "loss": 10 ** (-i / 50), "loss_b": 0.5 * 10 ** (-i / 60)}
+            for i in range(0, 201, 5)]
+    for ax in plot_curves(_jsonl(tmp_path / "m.jsonl", rows), tmp_path / "c.png"):
+        lx0, ly0, lx1, ly1 = ax.legend
+        for k in ax.keys:
+            for r in rows:
+                c, rr = ax.to_pixel(r["iter"], r[k])
+                assert not (lx0 - 1 <= c <= lx1 and ly0 - 1 <= rr <= ly1), (k, r, ax.legend)
 
 
 def test_grid_places_each_image_exactly(tmp_path):

@@ -27,7 +27,7 @@ def _summary():
 
 
 def test_short_calls_are_timed_in_blocks_not_quantised():
-    from imgrestore.bench import timed
+    from imgrestore.bench.timing import timed
 
     x = np.ones(16, np.float32)
     t = timed(lambda: x.sum(), min_blocks=3, max_time=0.3)
@@ -36,7 +36,7 @@ def test_short_calls_are_timed_in_blocks_not_quantised():
 
 
 def test_long_calls_get_one_call_per_block_and_the_least_blocks():
-    from imgrestore.bench import timed
+    from imgrestore.bench.timing import timed
 
     calls = []
     t = timed(lambda: (calls.append(1), time.sleep(0.05)), min_blocks=2, warmup=1, max_time=0.0)
@@ -44,16 +44,16 @@ def test_long_calls_get_one_call_per_block_and_the_least_blocks():
     assert 0.05 <= t["median_s"] < 0.5
 
 
-def test_median_time_keeps_its_old_meaning_and_sync_runs_per_block():
-    from imgrestore.bench import median_time
+def test_timed_median_is_seconds_per_call_and_sync_runs_per_block():
+    from imgrestore.bench.timing import timed
 
     syncs = []
-    s = median_time(lambda: time.sleep(0.03), repeats=2, sync=lambda: syncs.append(1))
+    s = timed(lambda: time.sleep(0.03), min_blocks=2, sync=lambda: syncs.append(1))["median_s"]
     assert 0.03 <= s < 0.3 and syncs
 
 
 def test_rows_carry_the_spread_and_gpu_batches_fill_a_gib():
-    from imgrestore.bench import format_table, gpu_batch, row
+    from imgrestore.bench.timing import format_table, gpu_batch, row
 
     r = row("x", "cpu", {"median_s": 0.5, "iqr_s": 0.05, "min_s": 0.4, "blocks": 3, "calls_per_block": 1},
             1_000_000, 10)

@@ -198,16 +198,6 @@ def test_png_decoder_matches_pillow_on_pillow_files(tmp_path):
     np.testing.assert_array_equal(arr[:, :, 0], g16)
 
 
-def test_png_decoder_without_numba_gives_the_same(monkeypatch):
-    img = (np.random.default_rng(6).random((9, 7, 3)) * 65535).astype(np.uint16)
-    data = _reference_png(img, 16, False)
-    fast, _ = pngcodec.decode_png(data)
-    monkeypatch.setattr(pngcodec, "_unfilter_impl", lambda: pngcodec._unfilter_py)
-    slow, _ = pngcodec.decode_png(data)
-    np.testing.assert_array_equal(fast, img)
-    np.testing.assert_array_equal(slow, img)
-
-
 # -------------------------------------------------------------------- modes and layouts
 
 

@@ -11,7 +11,8 @@ import pytest
 from imgrestore.degrade import Chain
 from imgrestore.errors import SpecError
 
-QUIET = "noise=false,jpeg=false"
+FINISH_OFF = "exposure=1,gain=1,sharpen=0,chroma_denoise=0"  # the camera finishing of issue 12 off: capture physics only
+QUIET = f"noise=false,jpeg=false,{FINISH_OFF}"
 
 
 def _screen(shape, seed=0):
@@ -214,7 +215,7 @@ def test_bad_parameters_are_one_line_errors(spec, words):
 
 def test_too_small_screenshot_names_the_parameters():
     chain = Chain.parse("moire")
-    with pytest.raises(SpecError, match=r"covers no photo pixel.*k=1\.2-4"):
+    with pytest.raises(SpecError, match=r"covers no photo pixel.*k=0\.7-2\.2"):
         chain(np.zeros((1, 10, 10, 3), np.float32), 0, [0])
 
 
@@ -268,8 +269,9 @@ def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path, spec):
         header = np.array([2, *out, nc, ("malvar", "bilinear", "none").index(dem), taps.shape[1], rmax,
                            int(field is not None), bw, bh], np.int64)
         glare = field if field is not None else np.zeros(1, np.float32)
+        dev_cap = h_cap * b.gain() if b.gain() is not None else h_cap  # exposure, as moire_cuda.py applies it
         req = b"".join(np.ascontiguousarray(a).tobytes() for a in (
-            header, h_cap, h_gt, glare, b.noise, b.keys.astype(np.uint32), b.I.astype(np.int32), taps,
+            header, dev_cap, h_gt, glare, b.noise, b.keys.astype(np.uint32), b.I.astype(np.int32), taps,
             radius.astype(np.int32), k.ENCODE_LUT))
         rep = subprocess.run([str(exe), "develop", str(max_grid)], input=req, capture_output=True, check=True).stdout
         h_out = np.frombuffer(rep, np.float32, want.size).reshape(want.shape)

@@ -31,7 +31,10 @@ import pytest
 
 from imgrestore.degrade import Chain
 
-FIXED = "signs=false,tilt=0,pan=0,k1=0,k2=0,noise=false,jpeg=false,denoise=0,fill=1,fill_y=1,phase_x=0.3,phase_y=0.6"
+# capture physics only: no defocus, and the camera finishing of issue 12 (tone, chroma denoise, sharpening) off
+CAMERA_OFF = "defocus=0,exposure=1,gain=1,sharpen=0,chroma_denoise=0"
+FIXED = ("signs=false,tilt=0,pan=0,k1=0,k2=0,noise=false,jpeg=false,denoise=0,fill=1,fill_y=1,phase_x=0.3,phase_y=0.6,"
+         + CAMERA_OFF)
 
 
 def _shoot(spec: str, colour, out: int = 128, index: int = 0):
@@ -152,7 +155,7 @@ def test_photo_and_target_are_aligned_at_centre_and_corners(geometry, sensor):
     from imgrestore.kernels.moire_numpy import srgb_decode
 
     out, win = 96, 40
-    chain = Chain.parse(f"moire:{geometry},signs=false,noise=false,jpeg=false,denoise=0,olpf=0.3,{sensor}")
+    chain = Chain.parse(f"moire:{geometry},signs=false,noise=false,jpeg=false,denoise=0,olpf=0.3,{sensor},{CAMERA_OFF}")
     x = _texture(*chain.source_size((out, out)))[None]
     pair = chain(x, 0, [5])
     # green in linear light: the green stripe is centred in its pixel (red and blue sit a third
@@ -204,7 +207,7 @@ GEOMETRIES = ["k=2.2,roll=12,tilt=10,pan=-8,k1=0.08,k2=0.03,fov=50",
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_isolated_pixels_land_where_the_target_has_them(geometry):
-    spec = f"moire:{geometry},signs=false,noise=false,jpeg=false,denoise=0,olpf=0.3,cfa=false"
+    spec = f"moire:{geometry},signs=false,noise=false,jpeg=false,denoise=0,olpf=0.3,cfa=false,{CAMERA_OFF}"
     ca, cb = _dot_centroids(spec)
     assert len(ca) >= 10  # spread over the frame, corners included
     err = np.hypot(*(ca[:, 3] - cb[:, 3]).T)
@@ -239,7 +242,7 @@ def test_isolated_pixels_land_where_the_pinhole_and_lens_model_puts_them(k1, k2)
     from imgrestore.kernels.moire_numpy import srgb_decode
 
     k, out, step, phase = 2.0, 96, 11, (0.3, 0.6)
-    chain = Chain.parse(f"moire:k={k},roll=0,tilt=0,pan=0,signs=false,k1={k1},k2={k2},phase_x={phase[0]},"
+    chain = Chain.parse(f"moire:{CAMERA_OFF},k={k},roll=0,tilt=0,pan=0,signs=false,k1={k1},k2={k2},phase_x={phase[0]},"
                         f"phase_y={phase[1]},fill=1,fill_y=1,cfa=false,olpf=0.3,noise=false,jpeg=false,denoise=0")
     hs, ws = chain.source_size((out, out))
     x = np.zeros((1, hs, ws, 3), np.float32)

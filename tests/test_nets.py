@@ -147,10 +147,10 @@ def test_aindnet_noise_map_and_transfer_set():
 
 
 def test_flops_counter():
+    from imgrestore.bench.net import count_flops
     from imgrestore.nets.dncnn import DnCNN
-    from imgrestore.nets.util import flops
 
-    n = flops(DnCNN(17, bn=False), torch.rand(1, 1, 10, 10))
+    n, _ = count_flops(DnCNN(17, bn=False), torch.rand(1, 1, 10, 10))
     assert n == 2 * 100 * (9 * 64 + 15 * 9 * 64 * 64 + 9 * 64)
 
 

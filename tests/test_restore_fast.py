@@ -108,8 +108,9 @@ def test_graph_path_with_ensemble_and_small_images():
     torch.manual_seed(1)
     model = _randomized(spec.build(depth=4))
     img = _img(40, 18, 1, seed=3)  # narrower than a window: that axis is the whole image
-    ref = Restorer(model, spec, tile=None, ensemble=True)(img)
-    r = Restorer(model, spec, tile=8, overlap=6, ensemble=True)
+    # pad=0: no reflection margin, so the image sizes below are the window sizes (test_borders.py pads)
+    ref = Restorer(model, spec, tile=None, ensemble=True, pad=0)(img)
+    r = Restorer(model, spec, tile=8, overlap=6, ensemble=True, pad=0)
     fake = _with_fake_graphs(r)
     np.testing.assert_allclose(r(img), ref, atol=1e-4)
     assert fake.captured_shapes == [(1, 1, 20, 18)]
@@ -242,16 +243,17 @@ def test_cuda_graphs_on_cpu_and_bad_bench_options_are_one_line_errors(tmp_path, 
     assert code == 2 and "--max-time 0" in err
 
 
-def test_flop_counter_agrees_with_the_layer_hooks():
-    from imgrestore.benchnet import count_flops
-    from imgrestore.nets.util import flops
+def test_flop_counter_counts_conv_transposed_conv_and_linear_by_hand():
+    from imgrestore.bench.net import count_flops
 
-    for name, config in (("dncnn-b", {}), ("red30-s2", {"n": 4}), ("srresnet", {"blocks": 1})):
-        spec = get_registry().networks[name]
-        model = spec.build(**config).eval()
-        x = torch.rand(1, spec.in_channels, 16, 16)
-        total, widest = count_flops(model, x)
-        assert total == flops(model, x) > 0
+    # 2 FLOPs per multiply-add: conv 3->8 3x3 on 16x16 out, transposed conv 8->4 3x3 stride 2 (every
+    # input pixel scatters a 3x3x4 patch), linear 4*33*33 -> 10; ReLU and the rest are not counted
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.ConvTranspose2d(8, 4, 3, stride=2), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 33 * 33, 10)).eval()
+    total, widest = count_flops(net, torch.rand(1, 3, 16, 16))
+    assert total == 2 * (16 * 16 * 8 * 27 + 16 * 16 * 8 * 9 * 4 + 4 * 33 * 33 * 10)
+    assert widest == 4 * 33 * 33
     # DnCNN-B (20 layers, 64 features) by hand: 2 * pixels * (9 * 64 + 18 * 9 * 64 * 64 + 9 * 64)
     total, widest = count_flops(get_registry().networks["dncnn-b"].build().eval(), torch.rand(1, 1, 16, 16))
     assert total == 2 * 256 * (9 * 64 * 2 + 18 * 9 * 64 * 64) and widest == 64 * 256
@@ -274,7 +276,7 @@ def test_bench_net_rows_json_and_batches(tmp_path, cli):
 
 
 def test_time_call_blocks_short_calls():
-    from imgrestore.benchnet import time_call
+    from imgrestore.bench.net import time_call
 
     t = time_call(lambda: None, min_blocks=5, max_time=0.2)
     assert t["blocks"] >= 5 and t["calls_per_block"] > 1 and 0 < t["median_s"] < 1e-3

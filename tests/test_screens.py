@@ -1,4 +1,4 @@
-"""Screens rendered in code (imgrestore.screens) and their use as synth's built-in content."""
+"""Screens rendered in code (imgrestore.sources.screens) and their use as synth's built-in content."""
 
 import json
 import subprocess
@@ -7,10 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from imgrestore import screens
+from imgrestore.sources import screen_assets, screen_items, screen_layout, screens
 from imgrestore.degrade import Chain, Degradation
 from imgrestore.io import read_image
-from imgrestore.synth import SCREEN_COUNT, chain_content, screen_sources
+from imgrestore.sources.source import SCREEN_COUNT, screen_sources
+from imgrestore.synth import chain_content
 
 
 class _ScreenShot(Degradation):
@@ -26,8 +27,8 @@ class _ScreenShot(Degradation):
 
 
 def _clear_caches():
-    screens._layout.cache_clear()
-    screens._fitted_photo.cache_clear()
+    screen_layout._layout.cache_clear()
+    screen_assets._fitted_photo.cache_clear()
 
 
 def _hf_fraction(img: np.ndarray) -> float:
@@ -72,7 +73,7 @@ def test_screens_vary_and_carry_text_detail():
             assert np.abs(imgs[i] - imgs[j]).mean() > 0.01, (i, j)
     # every layout draws text; text and 1-px lines put power at high frequencies, which a
     # smooth photo or a gradient lacks (scikit-image's photos average about 0.04 here)
-    assert all(any(isinstance(it, screens._Text) for it in screens.screen_layout(0, i, 135, 240)) for i in range(8))
+    assert all(any(isinstance(it, screen_items._Text) for it in screens.screen_layout(0, i, 135, 240)) for i in range(8))
     big = [screens.render_screen(0, i, 270, 480) for i in range(8)]
     assert np.mean([_hf_fraction(im) for im in big]) > 0.06
     r2 = ((np.arange(64)[:, None] - 32.0) ** 2 + (np.arange(64)[None, :] - 32.0) ** 2) / 200.0
@@ -118,7 +119,7 @@ def test_synth_without_input_uses_screens_and_resumes(cli, tmp_path, monkeypatch
 
 
 def test_importing_screens_loads_no_image_library():
-    code = ("import sys, imgrestore.screens, imgrestore.synth\n"
+    code = ("import sys, imgrestore.sources.screens, imgrestore.synth\n"
             "print([m for m in ('PIL', 'skimage', 'torch') if m in sys.modules])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

@@ -1,4 +1,4 @@
-"""Source pools (imgrestore.sources_pool): sources held whole where the chain runs, one gather per batch.
+"""Source pools (imgrestore.sources.pool): sources held whole where the chain runs, one gather per batch.
 
 What is checked: sample i's crop is a function of (seed, i) only, whatever the batch, order or
 shard; a pooled screen is a function of (seed, k) only and equals the renderer's full screen; a
@@ -20,8 +20,9 @@ import pytest
 from imgrestore.degrade import Chain
 from imgrestore.errors import UserError
 from imgrestore.io import write_image
-from imgrestore.sources_pool import LUT8, SourcePool, require_large_enough
-from imgrestore.synth import ScreenWindow, Source, SynthConfig, screen_sources, synthesize
+from imgrestore.sources.pool import LUT8, SourcePool, require_large_enough
+from imgrestore.sources.source import ScreenWindow, Source, screen_sources
+from imgrestore.synth import SynthConfig, synthesize
 
 SEED = 5
 H, W = 72, 96  # small screens keep the tests fast; the pool does not care about the size
@@ -34,7 +35,7 @@ def _screens(n: int, seed: int = SEED) -> list[Source]:
 def _photos(tmp_path: Path) -> list[Source]:
     """8-bit colour files of different sizes, an in-memory 8-bit array and a gray one."""
     from imgrestore.io import from_uint
-    from imgrestore.synth import scan_sources
+    from imgrestore.sources.source import scan_sources
 
     rng = np.random.default_rng(1)
     d = tmp_path / "photos"
@@ -65,7 +66,7 @@ def test_sample_i_is_the_same_whatever_the_batch_order_or_shard():
 
 
 def test_a_pooled_screen_depends_on_seed_and_k_only_and_is_the_full_render():
-    from imgrestore.screens import render_screen
+    from imgrestore.sources.screens import render_screen
 
     small, big = SourcePool(_screens(2), 3, np), SourcePool(_screens(5), 3, np)
     small.fill(), big.fill()
@@ -80,7 +81,7 @@ def test_a_pooled_screen_depends_on_seed_and_k_only_and_is_the_full_render():
 
 
 def test_pool_crop_is_the_per_crop_path_crop_bit_for_bit(tmp_path):
-    from imgrestore.screens import render_screen
+    from imgrestore.sources.screens import render_screen
     from imgrestore.train.data import CropSource
 
     hw = (20, 24)
@@ -115,7 +116,7 @@ def test_photos_pool_is_uint8_for_8bit_files_and_float32_otherwise(tmp_path):
     # a 16-bit file
     d = tmp_path / "p16"
     write_image(d / "deep.png", np.random.default_rng(2).random((30, 30, 3), dtype=np.float32), bits=16)
-    from imgrestore.synth import scan_sources
+    from imgrestore.sources.source import scan_sources
 
     deep = scan_sources(d, (16, 16), warn=lambda m: None)
     p = SourcePool(deep, 3, np, (16, 16))
@@ -133,6 +134,8 @@ def fake_cp(monkeypatch):
 
     cp = fake_cupy.new_cupy({}, device_count=1)
     monkeypatch.setitem(sys.modules, "cupy", cp)
+    for mod, m in fake_cupy.cupyx_modules(cp).items():  # the moiré finishing blurs (kernels/tone.py)
+        monkeypatch.setitem(sys.modules, mod, m)
     stale = [m for m in sys.modules if m.startswith("imgrestore.kernels.") and m.endswith("_cuda")]
     for name in stale:  # CUDA launchers re-import against this fake (and are forgotten afterwards)
         monkeypatch.delitem(sys.modules, name)
@@ -253,7 +256,7 @@ def test_synth_cli_pool_errors(cli, tmp_path):
 
 
 def test_a_host_pool_larger_than_the_ram_is_one_line(cli, tmp_path):
-    from imgrestore.sources_pool import available_bytes
+    from imgrestore.sources.pool import available_bytes
 
     n = 2 * available_bytes(np)[1] // (1080 * 1920 * 3)  # twice the host's RAM: never free
     code, _, err = cli("synth", "moire", "--out", str(tmp_path / "o"), "--count", "2", "--patch", "16",
@@ -297,7 +300,7 @@ def test_one_too_small_source_among_good_ones_is_a_one_line_error_when_drawn():
 def test_builtin_samples_smaller_than_the_moire_window(cli, tmp_path):
     """benchmarks/bench_train.py --degrade moire handed synthesize scikit-image's samples (<= 512 px)."""
     pytest.importorskip("skimage")
-    from imgrestore.synth import builtin_sources
+    from imgrestore.sources.source import builtin_sources
 
     chain = Chain.parse("moire")
     need = chain.source_size((512, 512))

@@ -8,7 +8,8 @@ from imgrestore.degrade import Chain
 
 
 def _run(tmp, name, spec="moire", count=7, patch=64, batch=3, seed=11):
-    from imgrestore.synth import SynthConfig, screen_sources, synthesize
+    from imgrestore.sources.source import screen_sources
+    from imgrestore.synth import SynthConfig, synthesize
 
     chain = Chain.load(spec)
     out = tmp / name

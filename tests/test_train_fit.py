@@ -81,7 +81,8 @@ def test_on_the_fly_sample_is_the_synth_pair(clean_dir, tmp_path):
     """Sample i on the fly = pair i that `imgrestore synth` writes (up to its 8-bit PNG rounding)."""
     from imgrestore.degrade import Chain
     from imgrestore.io import read_image
-    from imgrestore.synth import SynthConfig, scan_sources, synthesize
+    from imgrestore.sources.source import scan_sources
+    from imgrestore.synth import SynthConfig, synthesize
 
     chain = Chain.parse("awgn:sigma=10")
     sources = scan_sources(clean_dir, (16, 16), print)

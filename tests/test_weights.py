@@ -89,7 +89,9 @@ def test_the_three_release_formats_give_the_same_network(tmp_path):
         states[name] = read_checkpoint(out).tensors
     for info in infos.values():
         assert info["network"] == "dncnn-s" and info["config"]["depth"] == 17 and info["params"] == 555_137
-    assert "weights_only" in infos["kair_dncnn_25.pth"]["format"]
+    # a legacy (non-zip) file goes through our allow-list unpickler only: torch's legacy loader
+    # allocates what a storage's size field claims before reading it (a memory bomb)
+    assert "legacy format" in infos["kair_dncnn_25.pth"]["format"]
     assert "15 BN layers folded" in infos["matconvnet_sigma25_bnorm.mat"]["format"]
     assert "allow-list" in infos["pytorch2018_sigma25_pickled_module.pth"]["format"]
     ref = states["kair_dncnn_25.pth"]

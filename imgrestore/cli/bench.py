@@ -27,7 +27,8 @@ def bench() -> None:
 @device_option
 def degrade(name: str, size: int | None, repeats: int, as_json: bool, save: str | None, device: str) -> None:
     """Benchmark the degradation NAME with its default settings."""
-    from imgrestore.bench import copy_bandwidth, format_table, machine_name
+    from imgrestore.bench.degrade import benchmark_stage
+    from imgrestore.bench.timing import copy_bandwidth, format_table, machine_name
     from imgrestore.degrade import Chain
     from imgrestore.errors import UserError
 
@@ -36,9 +37,14 @@ def degrade(name: str, size: int | None, repeats: int, as_json: bool, save: str 
     size = stage.bench_size if size is None else size
     if size < 16 or repeats < 1:
         raise UserError(f"--size {size} / --repeats {repeats}: expected size >= 16 and repeats >= 1")
+    from imgrestore.preflight import ready
+    from imgrestore.progress import activity
+
+    ready()  # the checks end here (imgrestore run runs every step's checks before the first step)
     if save:
         _check_save(save)
-    rows = stage.benchmark(device=dev, size=size, repeats=repeats)
+    with activity(f"bench degrade {stage.name}"):
+        rows = benchmark_stage(stage, device=dev, size=size, repeats=repeats)
     machine = machine_name(dev)
     bw = copy_bandwidth(dev) / 1e9
     res = {"stage": stage.spec(), "size": size, "machine": machine, "copy_bandwidth_GBps": bw, "rows": rows}
@@ -89,17 +95,23 @@ def net(name: str, sizes: str, batch: str | None, repeats: int, max_time: float,
             raise UserError(f"--batch {batch!r}: expected comma-separated positive integers or 'auto', e.g. 1,auto")
         batches = tuple(b if b == "auto" else int(b) for b in parts)
 
-    from imgrestore.benchnet import bench_network, format_rows
+    from imgrestore.bench.net import bench_network, format_rows, network_spec
     from imgrestore.restore import check_compile, check_cuda_graphs, torch_device
 
     dev = torch_device(device)
     check_cuda_graphs(cuda_graphs, dev)
     if use_compile:
         check_compile(dev)
+    from imgrestore.preflight import ready
+    from imgrestore.progress import activity
+
+    network_spec(name)
+    ready()  # the checks end here (imgrestore run runs every step's checks before the first step)
     if save:
         _check_save(save)
-    res = bench_network(name, side, dev, repeats, precision, use_compile, cuda_graphs=cuda_graphs,
-                        batches=batches, max_time=max_time)
+    with activity(f"bench net {name}"):
+        res = bench_network(name, side, dev, repeats, precision, use_compile, cuda_graphs=cuda_graphs,
+                            batches=batches, max_time=max_time)
     if save:
         _save(save, res)
     if as_json:

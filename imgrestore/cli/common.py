@@ -7,15 +7,36 @@ import click
 from imgrestore.backend import DEVICE_CHOICES
 
 
+DEVICE_ENV = "IMGRESTORE_DEVICE"
+"""Default of every ``--device`` option when set (``imgrestore run --device`` sets it for its steps)."""
+
+
+def default_device() -> str:
+    import os
+
+    value = os.environ.get(DEVICE_ENV, "").strip().lower()
+    return value if value in DEVICE_CHOICES else "auto"
+
+
 def device_option(f):
     """``--device cpu|cuda|auto``: where arrays live (auto = GPU when CuPy sees one)."""
     return click.option(
         "--device",
         type=click.Choice(DEVICE_CHOICES, case_sensitive=False),
-        default="auto",
-        show_default=True,
+        default=default_device,
+        show_default=f"auto, or ${DEVICE_ENV}",
         help="Compute device: cpu, cuda, or auto (GPU when CuPy and a GPU are present).",
     )(f)
+
+
+class OutPath(click.Path):
+    """``click.Path`` for outputs: refuses ``""``, which ``Path("")`` would turn into the current folder."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"{value!r}: empty path; name the {'folder' if not self.file_okay else 'file'} to write",
+                      param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def resolve(device: str) -> str:

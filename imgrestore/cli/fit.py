@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from imgrestore.cli.common import crf_file_option, device_option
+from imgrestore.cli.common import OutPath, crf_file_option, device_option
 
 
 def parse_config(text: str | None, option: str) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def parse_config(text: str | None, option: str) -> dict[str, Any]:
 
 @click.command("fit")
 @click.option("--plugin", required=True, help="Network to train (see 'imgrestore plugins'), e.g. dncnn-b.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--out", "out", required=True, type=OutPath(file_okay=False), help="Run folder.")
 @click.option("--stage", type=click.Choice(["synthetic", "surrogate", "transfer", "retrain"]), default="synthetic",
               show_default=True, help="synthetic: stage 1; surrogate: stages 2..N; transfer/retrain: real pairs.")
 @click.option("--clean", type=click.Path(file_okay=False), default=None,
@@ -82,11 +82,16 @@ def parse_config(text: str | None, option: str) -> dict[str, Any]:
 @click.option("--val-images", type=int, default=None, help="Clean images held out for validation (default 10%).")
 @click.option("--val-pairs", type=click.Path(file_okay=False), default=None, help="Validate on these pairs instead.")
 @click.option("--ckpt-every", type=int, default=1000, show_default=True, help="Checkpoint every N iterations.")
+@click.option("--snapshot-every", type=int, default=0, show_default=True,
+              help="Also keep the model of every N-th iteration as model_<N>.safetensors (0: never).")
 @click.option("--log-every", type=int, default=50, show_default=True,
               help="Read the losses back from the device and write a metrics row (their mean) every N iterations.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-@click.option("--net-config", default=None, help="Builder arguments, e.g. 'depth=4,features=8'.")
-@click.option("--disc-config", default=None, help="Discriminator builder arguments, e.g. 'features=16'.")
+@click.option("--net-config", default=None,
+              help="Builder options, e.g. 'depth=4,features=8'; 'imgrestore plugins NAME' lists a network's keys, "
+                   "types and defaults. Checked before any work.")
+@click.option("--disc-config", default=None,
+              help="Discriminator builder options, e.g. 'features=16' (see 'imgrestore plugins srgan-discriminator').")
 @click.option("--transfer-params", default=None, help="Parameter-name patterns to train (default: the plugin's).")
 @click.option("--amp", is_flag=True, help="Same as --precision bf16 (kept for older commands).")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
@@ -107,7 +112,8 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
         adv_weight: float | None, seed: int, workers: int | None, val_every: int, val_count: int | None,
         val_images: int | None, val_pairs: str | None, ckpt_every: int, log_every: int, resume: bool,
         net_config: str | None, disc_config: str | None, transfer_params: str | None, amp: bool, quiet: bool,
-        device: str, pool: int | None = None, precision: str = "auto", use_compile: bool = False) -> None:
+        device: str, pool: int | None = None, precision: str = "auto", use_compile: bool = False,
+        snapshot_every: int = 0) -> None:
     """Train a network; every default comes from the network plugin's paper recipe.
 
     \b
@@ -122,20 +128,10 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
     from imgrestore.train.loop import Interrupted
     from imgrestore.train.stages import FitOptions, fit as run_fit
 
-    for name, v in (("--iters", iters), ("--batch", batch), ("--patch", patch), ("--val-every", val_every),
-                    ("--ckpt-every", ckpt_every), ("--log-every", log_every)):
-        if v is not None and v < 1:
-            raise UserError(f"{name} {v}: expected a positive integer")
-    for name, v in (("--val-count", val_count), ("--val-images", val_images), ("--workers", workers)):
-        if v is not None and v < 0:
-            raise UserError(f"{name} {v}: expected 0 or a positive integer")
-    if stages < 1:
-        raise UserError(f"--stages {stages}: expected a positive integer (it counts stage 1)")
-    for name, v in (("--lr", lr), ("--lr-final", lr_final)):
-        if v is not None and not v > 0:
-            raise UserError(f"{name} {v}: expected a positive learning rate")
-    if adv_weight is not None and not adv_weight >= 0:
-        raise UserError(f"--adv-weight {adv_weight}: expected 0 or a positive weight")
+    # the ranges of the numbers are checked by imgrestore.train.stages.check_numbers (the Python API's fit too)
+    from imgrestore.io import check_out_folder
+
+    check_out_folder(out)  # a read-only or full --out fails here, not at the first checkpoint
     opts = FitOptions(
         plugin=plugin, out=Path(out), stage=stage, clean=Path(clean) if clean else None, degrade=degrade,
         pairs=Path(pairs) if pairs else None, init=Path(init) if init else None, real=Path(real) if real else None,
@@ -145,7 +141,8 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
         val_pairs=Path(val_pairs) if val_pairs else None, ckpt_every=ckpt_every, log_every=log_every, resume=resume,
         net_config=parse_config(net_config, "--net-config"), disc_config=parse_config(disc_config, "--disc-config"),
         transfer_params=tuple(p.strip() for p in transfer_params.split(",") if p.strip()) if transfer_params else None,
-        amp=True if amp else None, precision=precision, compile=use_compile, progress=not quiet, pool=pool)
+        amp=True if amp else None, precision=precision, compile=use_compile, progress=not quiet, pool=pool,
+        snapshot_every=snapshot_every)
     try:
         result = run_fit(opts)
     except Interrupted as exc:
@@ -157,4 +154,6 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
         return
     val = result.get("val") or {}
     extra = "  ".join(f"{k} {v:.4f}" for k, v in val.items())
-    click.echo(f"fit: done; model {result['model']}{'  validation ' + extra if extra else ''}")
+    best = result.get("best")
+    best_text = f"; best {best['model']} (psnr {best['psnr']:.4f} at iteration {best['iter']})" if best else ""
+    click.echo(f"fit: done; model {result['model']}{'  validation ' + extra if extra else ''}{best_text}")

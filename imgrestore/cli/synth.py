@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from imgrestore.cli.common import crf_file_option, device_option, resolve
+from imgrestore.cli.common import OutPath, crf_file_option, device_option, resolve
 
 
 @click.command("synth")
@@ -14,11 +14,11 @@ from imgrestore.cli.common import crf_file_option, device_option, resolve
 @click.option("--input", "input_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of clean images (searched recursively). Default: scikit-image's sample images, or "
                    "screens rendered in code (text, windows, UI) for chains that photograph a screen (moire).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (created; a rerun resumes).")
+@click.option("--out", type=OutPath(file_okay=False, path_type=Path), required=True, help="Output folder (created; a rerun resumes).")
 @click.option("--patch", type=int, default=128, show_default=True, help="Target patch size in pixels.")
 @click.option("--count", type=int, default=100, show_default=True, help="Number of pairs in the whole run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed; pair i depends only on (seed, i).")
-@click.option("--shard", default="0/1", show_default=True, help="I/N: write only pairs with index %% N == I.")
+@click.option("--shard", default="0/1", show_default=True, help="I/N: write only pairs with index % N == I.")
 @click.option("--bits", type=click.Choice(["8", "16"]), default="8", show_default=True, help="PNG bit depth.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
               help="Grayscale (1) or RGB (3) pairs; sources are converted.")
@@ -41,15 +41,17 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
     """
     from imgrestore.degrade import Chain
     from imgrestore.errors import UserError
-    from imgrestore.sources_pool import DEVICE_POOL_SCREENS, check_pool_size, require_large_enough
-    from imgrestore.synth import (SCREEN_COUNT, SynthConfig, builtin_sources, chain_content, parse_shard, scan_sources,
-                                  screen_sources, synthesize)
+    from imgrestore.io import check_out_folder
+    from imgrestore.sources.pool import DEVICE_POOL_SCREENS, check_pool_size, require_large_enough
+    from imgrestore.sources.source import SCREEN_COUNT, builtin_sources, scan_sources, screen_sources
+    from imgrestore.synth import SynthConfig, chain_content, parse_shard, synthesize
 
     dev = resolve(device)
     for opt, val, lo in (("--patch", patch, 8), ("--batch", batch, 1), ("--seed", seed, 0)):
         if val < lo:
             raise UserError(f"{opt} {val}: expected an integer >= {lo}")
     check_pool_size(pool)
+    check_out_folder(out)  # before sources are scanned or screens rendered
     chain = Chain.load(spec)
     screens = input_dir is None and chain_content(chain) == "screens"
     if pool is not None and not screens:
@@ -61,6 +63,9 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
                       shard=parse_shard(shard), bits=int(bits), channels=int(channels), batch=batch,
                       save_side=save_side, workers=workers, pool=pool)
     need = chain.source_size((patch, patch))
+    from imgrestore.preflight import ready
+
+    ready()  # the checks end here (imgrestore run checks every step up to this point before it starts)
     if input_dir is None:
         if screens:
             sources = screen_sources(seed, need, pool or SCREEN_COUNT)
@@ -77,19 +82,18 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label=f"synth {chain.spec()}", file=click.get_text_stream("stderr"),
-                                    show_pos=True, show_eta=True)
-            bar.__enter__()
-            bar.update(done)
+        if bar is None:  # labelled by the stage names: the expanded spec can run to hundreds of characters
+            from imgrestore.progress import bar as progress_bar
+
+            bar = progress_bar(total, "synth " + " | ".join(s.name for s in chain.stages), unit="pairs", initial=done)
         else:
-            bar.update(done - bar.pos)
+            bar.update(done - bar.n)
 
     try:
         res = synthesize(cfg, sources, progress=progress, warn=lambda m: click.echo(m, err=True))
     finally:
         if bar is not None:
-            bar.__exit__(None, None, None)
+            bar.close()
     msg = f"wrote {res.written} pairs to {out}"
     if res.resumed:
         msg += f" ({res.resumed} already there from an earlier run)"

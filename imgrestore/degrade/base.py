@@ -73,7 +73,7 @@ class Degradation:
       params    ``{name: Param}``, the parameter space
       default_content  which built-in clean images ``imgrestore synth`` crops when no
                 ``--input`` is given: ``"photos"`` (scikit-image's sample photographs, the
-                default) or ``"screens"`` (screens rendered in code by :mod:`imgrestore.screens`:
+                default) or ``"screens"`` (screens rendered in code by :mod:`imgrestore.sources.screens`:
                 text, windows, UI; what a moiré model photographs). One ``"screens"`` stage makes
                 the whole chain use screens.
       colour_only  True when the model's physics is colour (a colour screen seen through a
@@ -145,11 +145,11 @@ class Degradation:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec()}>"
 
-    def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]]:
-        """Timing rows against the strongest peers (``imgrestore bench degrade NAME``).
+    def benchmark(self, device: str, size: int, repeats: int) -> list[dict[str, Any]] | None:
+        """Timing rows against the strongest peers (``imgrestore bench degrade NAME``), or None.
 
-        The default times this stage alone on random input; plugins override it to add peers.
+        None (the default) lets :mod:`imgrestore.bench.degrade` choose: the built-in peers of a
+        built-in degradation, else this stage timed alone on random input. A plugin overrides it
+        to time its own peers (the bench layer calls down to it; degrade/ never imports bench/).
         """
-        from imgrestore.bench import bench_degradation
-
-        return bench_degradation(self, device=device, size=size, repeats=repeats)
+        return None

@@ -18,6 +18,7 @@ tables, one per stage, in order::
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -92,30 +93,81 @@ class Chain:
 
     @classmethod
     def from_toml(cls, path: str | Path, table: DegradationTable | None = None) -> "Chain":
-        """Build a chain from a TOML file holding ``[[degradation]]`` tables."""
+        """Build a chain from a TOML file holding ``[[degradation]]`` tables, checked like the
+        command line: anything else in the file (another table, a top-level key, a key a stage
+        does not take, a value of the wrong type) is a one-line SpecError naming the file, the
+        line and the key."""
         table = _table(table)
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
         except OSError as exc:
             raise UserError(f"{path}: cannot read chain file ({exc.strerror or exc})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"{path}: invalid TOML ({exc})") from None
-        return cls.from_config(data.get("degradation"), table, where=str(path))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise SpecError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                            f"{exc.start}); a chain file is TOML in UTF-8") from None
+        try:
+            data = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, ValueError) as exc:  # ValueError: an integer past Python's digit limit
+            raise SpecError(f"{path}: invalid TOML ({_one_line(str(exc))})") from None
+        where = _TomlPlaces(path, text)
+        for key in data:
+            if key != "degradation":
+                close = difflib.get_close_matches(key, ["degradation"], n=1)
+                hint = " (did you mean [[degradation]]?)" if close else ""
+                raise SpecError(f"{where.top(key)}: unknown key {key!r}{hint}; a chain file holds only "
+                                "[[degradation]] tables (name = ..., then the stage's parameters)")
+        stages = data.get("degradation")
+        if not isinstance(stages, list) or not stages or not all(isinstance(e, dict) for e in stages):
+            raise SpecError(f"{where.top('degradation')}: expected one or more [[degradation]] tables "
+                            "(an array of tables, one per stage)")
+        return cls.from_config(stages, table, where=str(path), places=where)
 
     @classmethod
-    def from_config(cls, stages: Any, table: DegradationTable | None = None, where: str = "config") -> "Chain":
-        """Build a chain from a list of ``{"name": .., **params}`` dicts (TOML / JSON form)."""
+    def from_config(cls, stages: Any, table: DegradationTable | None = None, where: str = "config",
+                    places: "_TomlPlaces | None" = None) -> "Chain":
+        """Build a chain from a list of ``{"name": .., **params}`` dicts (TOML / JSON form).
+
+        Values keep their TOML/JSON types and are checked against them: a boolean is never a
+        number, a number never a switch. `places` (from :meth:`from_toml`) adds the file line of
+        each key to the messages."""
         table = _table(table)
         if not isinstance(stages, list) or not stages:
             raise SpecError(f"{where}: expected a non-empty [[degradation]] array of tables")
         built = []
         for k, entry in enumerate(stages):
+            at = places.stage(k) if places is not None else f"{where}: degradation #{k + 1}"
             if not isinstance(entry, dict) or "name" not in entry:
-                raise SpecError(f"{where}: degradation #{k + 1} has no name; known degradations: {_known(table)}")
+                raise SpecError(f"{at}: no name = \"...\" (the kind of stage); known degradations: {_known(table)}")
             entry = dict(entry)
-            name = str(entry.pop("name"))
-            built.append(_lookup(name, table, f"{where}: degradation #{k + 1}")(**entry))
+            name = entry.pop("name")
+            key_at = places.key(k, "name") if places is not None else at
+            if not isinstance(name, str):
+                raise SpecError(f"{key_at}: the name is {_toml_type(name)}; expected the name of a degradation in "
+                                f"quotes; known degradations: {_known(table)}")
+            stage_cls = _lookup(name, table, key_at)
+            for key, value in entry.items():
+                key_at = places.key(k, key) if places is not None else at
+                if key not in stage_cls.params:
+                    close = difflib.get_close_matches(key, list(stage_cls.params), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise SpecError(f"{key_at}: {name}: unknown key {key!r}{hint}; known parameters: "
+                                    f"{', '.join(stage_cls.params) or '(none)'}")
+                p = stage_cls.params[key]
+                bad = _type_problem(p, value)
+                if bad:
+                    raise SpecError(f"{key_at}: {name}:{key} = {_toml_repr(value)} is {bad}; expected {p.describe()}")
+                try:
+                    p.parse(value, f"{name}:{key}")
+                except SpecError as exc:
+                    raise SpecError(f"{key_at}: {exc}") from None
+            try:
+                built.append(stage_cls(**entry))
+            except SpecError as exc:
+                raise SpecError(f"{at}: {exc}") from None
         return cls(built)
 
     @classmethod
@@ -159,7 +211,13 @@ class Chain:
         return [{"name": s.name, **self.draw_stage(k, seed, index)} for k, s in enumerate(self.stages)]
 
     def __call__(self, clean: Array, seed: int, indices: Sequence[int]) -> Pair:
-        """Degrade a clean NHWC batch whose rows are samples `indices` of run `seed`."""
+        """Degrade a clean NHWC batch whose rows are samples `indices` of run `seed`.
+
+        `clean`: float32 N,H,W,C in [0, 1] (NumPy or CuPy); uint8/uint16 are scaled to [0, 1],
+        torch tensors converted, channels-first and 0-255 floats refused (:mod:`imgrestore.guards`)."""
+        from imgrestore.guards import batch
+
+        clean = batch(clean, "Chain")
         indices = [int(i) for i in indices]
         if clean.ndim != 4 or clean.shape[0] != len(indices):
             raise ValueError(f"expected an NHWC batch of {len(indices)} images, got shape {tuple(clean.shape)}")
@@ -181,3 +239,121 @@ def _table(table: DegradationTable | None) -> DegradationTable:
     from imgrestore.registry import get_registry
 
     return get_registry().degradations
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _toml_type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "a table"
+    return f"a {type(v).__name__}"  # TOML dates and times
+
+
+def _toml_repr(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    try:
+        text = repr(v)
+    except ValueError:  # an integer too long to print
+        return "a very long number"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_problem(p: Any, value: Any) -> str | None:
+    """Why a TOML value cannot be a setting of parameter `p` (None: its type fits). Strings are
+    left to the parser (ranges such as "0-55" and lists such as "420,444" are text)."""
+    if isinstance(value, dict):
+        if set(value) == {"min", "max"}:
+            return next((_type_problem(p, v) for v in value.values() if _type_problem(p, v)), None)
+        if set(value) == {"choices"} and isinstance(value["choices"], list):
+            return next((_type_problem(p, v) for v in value["choices"] if _type_problem(p, v)), None)
+        return None  # the parser names the table forms it takes
+    if isinstance(value, list):
+        return next((_type_problem(p, v) for v in value if _type_problem(p, v)), None)
+    if isinstance(value, str):
+        return None
+    t = p.type
+    if t is bool:
+        return None if isinstance(value, bool) else f"{_toml_type(value)}, not true or false"
+    if t in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{_toml_type(value)}, not a number"
+        return None
+    # text parameters take strings (and whole numbers, e.g. subsampling = 420)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None
+    return f"{_toml_type(value)}, not a string"
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)\s*[=.]")
+
+
+class _TomlPlaces:
+    """Where things are in a chain file's text, for messages: ``FILE, line N, key 'k'``.
+
+    tomllib returns values without positions; this scan of the (already valid) text finds the
+    line of a top-level key or table, of the k-th ``[[degradation]]`` header and of a key inside
+    it. Inline forms (``degradation = [{...}]``) fall back to the line that opens them."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+        self.headers: list[tuple[int, str, bool]] = []  # (line index, table name, array-of-tables)
+        for i, line in enumerate(self.lines):
+            m = _HEADER.match(line)
+            if m:
+                name = ".".join(part.strip().strip("\"'") for part in m.group(1).split("."))
+                self.headers.append((i, name, line.lstrip().startswith("[[")))
+
+    def _fmt(self, line: int | None, key: str | None = None) -> str:
+        where = f"{self.path}, line {line + 1}" if line is not None else str(self.path)
+        return f"{where}, key {key!r}" if key is not None else where
+
+    def _top_key_line(self, key: str) -> int | None:
+        end = self.headers[0][0] if self.headers else len(self.lines)
+        for i in range(end):
+            m = _KEY.match(self.lines[i])
+            if m and m.group(1).strip("\"'") == key:
+                return i
+        for i, name, _ in self.headers:
+            if name == key or name.split(".")[0] == key:
+                return i
+        return None
+
+    def top(self, key: str) -> str:
+        return self._fmt(self._top_key_line(key), key)
+
+    def _stage_range(self, k: int) -> tuple[int, int] | None:
+        mine = [n for n, (i, name, arr) in enumerate(self.headers) if name == "degradation" and arr]
+        if k >= len(mine):
+            return None
+        n = mine[k]
+        start = self.headers[n][0]
+        end = self.headers[n + 1][0] if n + 1 < len(self.headers) else len(self.lines)
+        return start, end
+
+    def stage(self, k: int) -> str:
+        rng = self._stage_range(k)
+        line = rng[0] if rng else self._top_key_line("degradation")
+        return f"{self._fmt(line)}, degradation #{k + 1}"
+
+    def key(self, k: int, key: str) -> str:
+        rng = self._stage_range(k)
+        if rng is None:
+            return self._fmt(self._top_key_line("degradation"), key)
+        for i in range(rng[0] + 1, rng[1]):
+            m = _KEY.match(self.lines[i])
+            if m and m.group(1).strip("\"'") == key:
+                return self._fmt(i, key)
+        return self._fmt(rng[0], key)

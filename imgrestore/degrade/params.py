@@ -72,6 +72,14 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _quote(raw: Any) -> str:
+    """What the user typed, quoted; a very long value is shortened to its ends and length."""
+    text = str(raw)
+    if len(text) > 40:
+        return repr(f"{text[:16]}...{text[-8:]}") + f" ({len(text):,} characters)"
+    return repr(raw)
+
+
 @dataclass(frozen=True)
 class Param:
     """Declaration of one degradation parameter.
@@ -112,6 +120,7 @@ class Param:
     def check_scalar(self, v: Any, where: str) -> Any:
         """Convert one scalar to this parameter's type and check its bounds."""
         t = self.type
+        raw = v  # errors quote what the user typed, not what float() made of it (inf)
         try:
             if t is bool:
                 if isinstance(v, str):
@@ -125,10 +134,13 @@ class Param:
                 if isinstance(v, float) and not v.is_integer():
                     raise ValueError
                 if isinstance(v, str):
-                    f = float(v)
-                    if not f.is_integer():
-                        raise ValueError
-                    v = int(f)
+                    try:
+                        v = int(v.strip())  # exact for any number of digits
+                    except ValueError:
+                        f = float(v)  # "1e3"
+                        if not f.is_integer():
+                            raise ValueError from None
+                        v = int(f)
                 v = int(v)
             elif t is float:
                 v = float(v)
@@ -136,8 +148,8 @@ class Param:
                     raise ValueError
             else:
                 v = str(v).strip()
-        except (TypeError, ValueError):
-            raise SpecError(f"{where}: {v!r} is not a valid {t.__name__}; expected {self.describe()}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise SpecError(f"{where}: {_quote(raw)} is not a valid {t.__name__}; expected {self.describe()}") from None
         if self.choices and v not in self.choices:
             raise SpecError(f"{where}: {v!r} is not one of {', '.join(map(str, self.choices))}")
         if t in (int, float):
@@ -146,7 +158,8 @@ class Param:
                 or (self.max is not None and (v > self.max or (self.max_open and v == self.max)))
             )
             if bad:
-                raise SpecError(f"{where}: {_fmt(v)} is out of range; expected {self.describe()}")
+                shown = _quote(raw) if isinstance(raw, str) and len(raw.strip()) > 24 else _fmt(v)
+                raise SpecError(f"{where}: {shown} is out of range; expected {self.describe()}")
         return v
 
     def parse(self, raw: Any, where: str) -> Value:

@@ -1,50 +1,13 @@
-"""Helpers shared by the networks: parameter and FLOP counts, BatchNorm folding."""
+"""Helpers shared by the networks: parameter counts, BatchNorm folding (FLOPs: bench/net.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
 from torch import nn
 
 
 def count_params(model: nn.Module) -> int:
     """Learnable parameters (BN gamma/beta included, running statistics excluded)."""
     return sum(p.numel() for p in model.parameters())
-
-
-def flops(model: nn.Module, *inputs: Any) -> int:
-    """FLOPs of one forward pass (2 per multiply-add) of the conv, transposed-conv and linear
-    layers, counted with forward hooks; elementwise work (ReLU, BN, norm) is left out, as
-    papers do."""
-    total = 0
-
-    def conv_hook(m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        k = m.weight[0].numel()  # in/groups * kh * kw
-        if isinstance(m, nn.ConvTranspose2d):  # every input pixel scatters a k x k x Cout patch
-            x = inp[0]
-            total += 2 * x.numel() * m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3] // m.groups
-        else:
-            total += 2 * out.numel() * k
-
-    def linear_hook(m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        total += 2 * out.numel() * m.in_features
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    try:
-        with torch.inference_mode():
-            model(*inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return total
 
 
 def fold_bn(model: nn.Module) -> nn.Module:

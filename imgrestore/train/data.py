@@ -27,7 +27,9 @@ import numpy as np
 
 from imgrestore import rng as _rng
 from imgrestore.errors import ImageReadError, UserError
-from imgrestore.synth import CROP_STAGE, Source, _to_channels, scan_sources, source_order
+from imgrestore.rng import CROP_STAGE
+from imgrestore.sources.pool import source_order, to_channels as _to_channels
+from imgrestore.sources.source import Source, scan_sources
 
 VAL_SEED_OFFSET = 1_000_003  # validation draws use seed + this: never a training sample
 CLEAN_SEED_OFFSET = 2_000_003  # the discriminator's unpaired clean stream
@@ -98,8 +100,8 @@ def load_sources(folder: Path | None, need_hw: tuple[int, int], option: str, con
     reported and skipped; none left is a UserError. Without a folder: the built-in `content`
     that ``imgrestore synth`` would use (scikit-image's samples, or `screens` screens rendered in
     code, 1,024 by default); samples all smaller than the crop are a UserError naming the sizes."""
-    from imgrestore.sources_pool import require_large_enough
-    from imgrestore.synth import SCREEN_COUNT, builtin_sources, screen_sources
+    from imgrestore.sources.pool import require_large_enough
+    from imgrestore.sources.source import SCREEN_COUNT, builtin_sources, screen_sources
 
     if folder is None:
         if content == "screens":
@@ -136,7 +138,7 @@ class CropSource:
     the position drawn from its own CROP stream (the draws of ``imgrestore synth``)."""
 
     def __init__(self, sources: list[Source], channels: int | None, hw: tuple[int, int]):
-        from imgrestore.sources_pool import require_large_enough
+        from imgrestore.sources.pool import require_large_enough
 
         require_large_enough(sources, hw, "sources")
         self.sources, self.hw, self.channels = sources, hw, channels
@@ -147,7 +149,7 @@ class CropSource:
         src = self.sources[k]
         img = self.images.get(k) if src.render is None else None
         full = src.hw if img is None else img.shape[:2]
-        from imgrestore.sources_pool import crop_yx
+        from imgrestore.sources.pool import crop_yx
 
         h, w = self.hw
         y, x = crop_yx(seed, i, full, self.hw, src.name)
@@ -176,7 +178,7 @@ class SynthStream:
         self.pool = None
         if pool:
             from imgrestore.backend import xp_for
-            from imgrestore.sources_pool import SourcePool
+            from imgrestore.sources.pool import SourcePool
 
             rendered = all(s.render is not None for s in sources)
             self.pool = SourcePool(sources, channels, xp_for("cuda" if gpu else "cpu"), hw,
@@ -234,7 +236,7 @@ class PairsStream:
         if s < 1 or inp.shape[0] * s != tgt.shape[0] or inp.shape[1] * s != tgt.shape[1]:
             raise UserError(f"{self.option} {self.folder}: pair {e['input']} / {e['target']}: input "
                             f"{inp.shape[0]}x{inp.shape[1]} and target {tgt.shape[0]}x{tgt.shape[1]} are not aligned")
-        side = {name: np.load(self.folder / rel).astype(np.float32) for name, rel in (e.get("side") or {}).items()}
+        side = {name: _load_side(self.folder / rel, self.option) for name, rel in (e.get("side") or {}).items()}
         p = self.patch
         if p is None or (p == tgt.shape[0] and p == tgt.shape[1]):
             return inp, tgt, side
@@ -267,6 +269,52 @@ def _stack(rows: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]], ind
                  list(indices), side)
 
 
+def inside(folder: Path, rel: Any, what: str) -> Path:
+    """``folder / rel`` for a relative path `rel` that stays inside `folder` once resolved
+    (symlinks followed); anything else is a UserError starting with `what`. A pairs folder is
+    self-contained: its manifest may not lead the run to files the user did not name."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        raise UserError(f"{what}: expected a relative path inside the folder, got {rel!r}")
+    if Path(rel).is_absolute() or rel.startswith("\\"):
+        raise UserError(f"{what}: {rel!r} is an absolute path; the manifest may only name files inside the folder")
+    if ".." in Path(rel.replace("\\", "/")).parts:
+        raise UserError(f"{what}: {rel!r} leads out of the folder ('..'); the manifest may only name files inside it")
+    root = Path(folder).resolve()
+    try:
+        target = (root / rel).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise UserError(f"{what}: {rel!r} cannot be resolved ({exc})") from None
+    if target != root and root not in target.parents:
+        raise UserError(f"{what}: {rel!r} is a link to a file outside the folder; the manifest may only name files "
+                        "inside it")
+    return Path(folder) / rel
+
+
+def _checked_entry(folder: Path, manifest: Path, n: int, e: Any, option: str) -> dict[str, Any]:
+    """One manifest line: an object whose input, target (and side maps) lie inside `folder`."""
+    where = f"{option} {manifest}, line {n}"
+    if not isinstance(e, dict):
+        raise UserError(f"{where}: expected a JSON object with \"input\" and \"target\" paths")
+    for key in ("input", "target"):
+        if key not in e:
+            raise UserError(f"{where}: no {key!r} path")
+        inside(folder, e[key], f"{where}, {key}")
+    side = e.get("side")
+    if side is not None:
+        if not isinstance(side, dict):
+            raise UserError(f"{where}: 'side' must be an object of name: path")
+        for name, rel in side.items():
+            inside(folder, rel, f"{where}, side {name}")
+    return e
+
+
+def _load_side(path: Path, option: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(f"{option} {path}: unreadable side map ({exc})") from None
+
+
 def read_pairs(folder: Path, option: str) -> list[dict[str, Any]]:
     """The pair entries of a folder (manifest.jsonl, or input/ and target/ matched by name)."""
     from imgrestore.io import list_images
@@ -282,7 +330,7 @@ def read_pairs(folder: Path, option: str) -> list[dict[str, Any]]:
             raise UserError(f"{option} {manifest}: unreadable manifest ({exc})") from None
         if not entries:
             raise UserError(f"{option} {manifest}: the manifest lists no pairs")
-        return entries
+        return [_checked_entry(folder, manifest, n, e, option) for n, e in enumerate(entries, 1)]
     if not (folder / "input").is_dir() or not (folder / "target").is_dir():
         raise UserError(f"{option} {folder}: expected an imgrestore synth folder (manifest.jsonl) or input/ and "
                         "target/ subfolders with images of the same names")

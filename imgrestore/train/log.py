@@ -2,8 +2,13 @@
 
 ``RUN/metrics.jsonl`` holds one JSON object per row: ``{"kind": "train", "iter": t, "lr": ..,
 "it_s": .., "<loss part>": ..}`` (means over the rows' iterations) and ``{"kind": "val", "iter":
-t, "psnr": .., "ssim": ..}``. ``train.csv`` and ``val.csv`` hold the same rows as tables. On
-resume, rows past the checkpoint's iteration are dropped, so the files describe one history.
+t, "psnr": .., "ssim": .., "input_psnr": ..}`` (``input_psnr``: the inputs' own PSNR, the
+baseline). ``train.csv`` and ``val.csv`` hold the same rows as tables. On resume, rows past the
+checkpoint's iteration are dropped, so the files describe one history.
+
+TensorBoard (``pip install imgrestore[tb]``; skipped without it) gets every numeric column as a
+scalar (``train/<col>``, ``val/<col>``), the run settings as text and as hparams (linked to
+``val/psnr``), and whatever ``on_val`` adds at each validation (the sample figure).
 """
 
 from __future__ import annotations
@@ -63,6 +68,11 @@ class Progress:
         self.t0 = time.perf_counter()
         self.last = 0.0
         self.width = 0
+        self.bar = None
+        if self.enabled and self.tty:  # a terminal: the tqdm bar every command uses (imgrestore.progress)
+            from imgrestore.progress import bar
+
+            self.bar = bar(total, prefix, unit="it", file=self.stream, initial=start)
 
     def line(self, it: int, losses: dict[str, float]) -> str:
         dt = time.perf_counter() - self.t0
@@ -75,6 +85,10 @@ class Progress:
         if not self.enabled:
             return
         now = time.perf_counter()
+        if self.bar is not None and self.bar._tqdm is not None:
+            self.bar.set_postfix(" ".join(f"{k} {v:.4g}" for k, v in losses.items()))
+            self.bar.update(it - self.bar.n)
+            return
         if self.tty:
             if now - self.last < self.interval and it < self.total:
                 return
@@ -92,6 +106,9 @@ class Progress:
         """A line of its own (validation scores, checkpoints) without breaking the status line."""
         if not self.enabled:
             return
+        if self.bar is not None and self.bar._tqdm is not None:
+            self.bar.write(text)
+            return
         if self.tty and self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.width = 0
@@ -99,6 +116,9 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            return
         if self.enabled and self.tty and self.width:
             self.stream.write("\n")
             self.stream.flush()
@@ -108,8 +128,10 @@ class MetricsLog:
     """Appends rows to RUN/metrics.jsonl and rewrites RUN/train.csv, val.csv; mirrors them to
     TensorBoard (RUN/tb) when ``torch.utils.tensorboard`` can be imported."""
 
-    def __init__(self, folder: Path, resume_at: int | None = None, tensorboard: bool = True) -> None:
+    def __init__(self, folder: Path, resume_at: int | None = None, tensorboard: bool = True,
+                 writer: Any = None) -> None:
         self.folder = Path(folder)
+        self.on_val: Any = None  # called as on_val(row, tb) after each validation row is written
         self.path = self.folder / "metrics.jsonl"
         self.rows: list[dict[str, Any]] = []
         self._cols: dict[str, list[str]] = {}
@@ -122,8 +144,8 @@ class MetricsLog:
                 if row.get("iter", 0) <= resume_at:
                     self.rows.append(row)
         self._rewrite()
-        self.tb = None
-        if tensorboard:
+        self.tb = writer
+        if tensorboard and writer is None:
             try:
                 from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
             except Exception:
@@ -182,6 +204,25 @@ class MetricsLog:
             for k, v in row.items():
                 if k not in ("kind", "iter") and isinstance(v, (int, float)):
                     self.tb.add_scalar(f"{row['kind']}/{k}", v, row["iter"])
+        if kind == "val" and self.on_val is not None:
+            self.on_val(row, self.tb)
+
+    def describe(self, settings: dict[str, Any], metric: str = "val/psnr") -> None:
+        """The run settings to TensorBoard: as a JSON text block and as hparams (scalars as they
+        are, anything else as text), linked to the `metric` scalar."""
+        if self.tb is None:
+            return
+        self.tb.add_text("run/settings", "```\n" + json.dumps(settings, indent=1, default=str) + "\n```", 0)
+        hp = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v, default=str)
+              for k, v in settings.items()}
+        try:
+            from torch.utils.tensorboard.summary import hparams
+        except Exception:
+            return
+        exp, ssi, sei = hparams(hp, {metric: float("nan")})
+        writer = self.tb._get_file_writer() if hasattr(self.tb, "_get_file_writer") else self.tb.file_writer
+        for summary in (exp, ssi, sei):
+            writer.add_summary(summary)
 
     def close(self) -> None:
         if self.tb is not None:

@@ -12,9 +12,15 @@ What makes a run trustworthy lives here:
   every checkpoint, stop the run: no checkpoint with non-finite weights is ever written, the
   weights are rolled back to the last good checkpoint (which stays on disk) and the message
   names the first bad iteration;
+* so does a run that explodes but stays finite (a too-high --lr): a loss over
+  ``DIVERGE_RATIO`` times the median of the recent losses (or over ``HUGE_LOSS``), found in the
+  same read-back, or a weight or statistic (e.g. a BN running variance) over ``HUGE_WEIGHT``,
+  found before every checkpoint;
 * Ctrl-C (SIGINT) asks the loop to stop after the current iteration and save a checkpoint (under
   torchrun: at the next read-back, where the ranks agree); a second Ctrl-C interrupts at once
-  (the last checkpoint on disk stays valid);
+  (the last checkpoint on disk stays valid). Data-loader workers are started with SIGINT
+  blocked, so a terminal's Ctrl-C (sent to the whole process group) reaches only the main
+  process and the workers keep serving batches until it has saved;
 * checkpoints are written atomically (a full disk is a one-line error, nothing lost).
 """
 
@@ -22,8 +28,10 @@ from __future__ import annotations
 
 import math
 import signal
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -40,9 +48,49 @@ from imgrestore.train.state import save_model, save_state
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
 
+# Divergence that stays finite. Image losses (pixels in [0, 1]) move by a few times between
+# batches; a jump of a thousand times over the median of the recent losses is a blow-up. The
+# absolute limits hold for any loss and network of this project: an l2-sum over a 512x512x3
+# patch with errors of 10 per pixel is 4e8; trained weights and BN statistics are O(1e3), and a
+# BN running variance of 1e15 means activations with a standard deviation of 3e7 on [0, 1]
+# images (the --lr 1e6 run of issue 13 reached 4e26), still far below float32's 3e38.
+DIVERGE_RATIO = 1e3
+DIVERGE_HISTORY = 8        # losses seen before the ratio test applies
+HUGE_LOSS = 1e12
+HUGE_WEIGHT = 1e15
+
 
 class NonFiniteLoss(UserError):
-    """A loss or the weights became NaN or infinite; the run stopped and rolled back."""
+    """A loss or the weights became NaN or infinite, or exploded (see DIVERGE_RATIO); the run
+    stopped and rolled back."""
+
+
+def start_workers_without_sigint(make: Callable[[], Any]) -> Any:
+    """``make()`` with SIGINT blocked in this thread, so the processes it starts inherit the
+    blocked signal (the mask survives fork and exec). A terminal's Ctrl-C goes to the whole
+    process group: a data-loader worker that died of it left the main process a dangling
+    shared-memory handle (FileNotFoundError / ConnectionResetError in torch's resource_sharer)
+    instead of the batch it was waiting for. A SIGINT that arrives meanwhile stays pending and
+    reaches this process when the mask is restored."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return make()
+    try:  # multiprocessing's resource tracker unblocks SIGINT once it has started: start it first
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    except Exception:  # noqa: BLE001 - no tracker on this platform: nothing unblocks the mask
+        pass
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return make()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def ignore_sigint(worker_id: int) -> None:
+    """Data-loader ``worker_init_fn``: the worker ignores SIGINT for good (the main process
+    decides when to stop; it shuts the workers down itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Interrupted(Exception):
@@ -64,6 +112,7 @@ class LoopSettings:
     lr_final: float | None = None   # exponential decay from lr to lr_final over the run
     val_every: int = 500
     ckpt_every: int = 1000
+    snapshot_every: int = 0         # also keep model_<iter>.safetensors every N iterations (0: never)
     log_every: int = 50             # losses are read back to the host this often (and at checkpoints)
     workers: int = 0
     device: str = "cpu"
@@ -193,14 +242,17 @@ class Trainer:
         self._window: dict[str, list[float]] = {}                     # read-back values since the last row
         self._n_window = 0
         self.shown: dict[str, float] = {}                             # what the progress line shows
+        self._recent: deque[float] = deque(maxlen=256)                # recent finite losses (divergence level)
 
     # -- pieces -----------------------------------------------------------------------------------
     def _loader(self) -> Iterator[dict[str, Any]]:
         if self.s.workers > 0:
             from torch.utils.data import DataLoader
 
-            return iter(DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=self.s.workers,
-                                   prefetch_factor=4, multiprocessing_context="spawn", persistent_workers=False))
+            loader = DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=self.s.workers,
+                                prefetch_factor=4, multiprocessing_context="spawn", persistent_workers=False,
+                                worker_init_fn=ignore_sigint)
+            return start_workers_without_sigint(lambda: iter(loader))
         return (self.dataset[k] for k in range(len(self.dataset)))
 
     def _kept(self) -> str:
@@ -222,19 +274,36 @@ class Trainer:
         return " and the weights were rolled back to it"
 
     def _weight_flags(self) -> tuple[list[str], list[torch.Tensor]]:
+        """One flag per floating-point tensor: 1 fine, 0 non-finite, 2 finite but over HUGE_WEIGHT."""
         names, flags = [], []
         for name, mod in self.step.modules().items():
             for k, v in mod.state_dict().items():
                 if v.is_floating_point():
+                    v = v.detach()
                     names.append(f"{name}/{k}")
-                    flags.append(torch.isfinite(v.detach()).all())
+                    fin = torch.isfinite(v).all()
+                    big = (v.abs() > HUGE_WEIGHT).any()
+                    flags.append(torch.where(fin, torch.where(big, 2.0, 1.0), 0.0))
         return names, flags
 
-    def _diverged_weights(self, it: int, bad: str) -> NonFiniteLoss:
+    def _diverged_weights(self, it: int, bad: str, code: float = 0.0) -> NonFiniteLoss:
         name, _, key = bad.partition("/")
         kept = self._kept()
-        return NonFiniteLoss(f"iteration {it}: the {name} weights became non-finite ({key}, ...): the run diverged; "
+        what = "non-finite" if code != 2.0 else f"huge (a value over {HUGE_WEIGHT:.0e}, still finite)"
+        return NonFiniteLoss(f"iteration {it}: the {name} weights became {what} ({key}, ...): the run diverged; "
                              f"not saved; {kept}{self._rollback()}; try a lower --lr")
+
+    def _exploded(self, row: dict[str, float]) -> str | None:
+        """Why the (finite) losses of one iteration mean the run diverged, or None; a loss that
+        passes joins the running level."""
+        v = abs(row.get("loss", next(iter(row.values()), 0.0)))
+        level = statistics.median(self._recent) if len(self._recent) >= DIVERGE_HISTORY else None
+        if v > HUGE_LOSS:
+            return f"over {HUGE_LOSS:.0e}"
+        if level is not None and level > 0 and v > DIVERGE_RATIO * level:
+            return f"{v / level:.3g} times the median {level:.4g} of the last {len(self._recent)} losses"
+        self._recent.append(v)
+        return None
 
     def readback(self, it: int, weights: bool = False, collective: bool = True) -> None:
         """Read the pending loss parts (and, with `weights`, one finite flag per weight tensor)
@@ -250,6 +319,7 @@ class Trainer:
             host = torch.cat([torch.stack(values).to(dev) if values else torch.zeros(0, device=dev),
                               torch.stack(flags).float().to(dev) if flags else torch.zeros(0, device=dev)]).cpu().tolist()
         first_bad: tuple[int, dict[str, float]] | None = None
+        exploded: str | None = None
         k = 0
         for t, parts in pending:
             row = dict(zip(parts, host[k:k + len(parts)]))
@@ -257,10 +327,16 @@ class Trainer:
             if first_bad is None and not all(math.isfinite(v) for v in row.values()):
                 first_bad = (t, row)
             if first_bad is None:
+                exploded = self._exploded(row)
+                if exploded is not None:
+                    first_bad = (t, row)
+            if first_bad is None:
                 for name, v in row.items():
                     self._window.setdefault(name, []).append(v)
                 self._n_window += 1
-        bad_weight = next((n for n, f in zip(names, host[k:]) if f != 1.0), None)
+        flagged = [(n, f) for n, f in zip(names, host[k:]) if f != 1.0]
+        # a non-finite tensor is named before a merely huge one
+        bad_weight, bad_code = min(flagged, key=lambda nf: nf[1] != 0.0) if flagged else (None, 0.0)
         other = False
         if collective and self.dist.active:  # every rank stops at the same iteration
             flags_all = all_max([1.0 if (first_bad or bad_weight) else 0.0, 1.0 if self.stop_requested else 0.0],
@@ -273,10 +349,12 @@ class Trainer:
             vals = ", ".join(f"{n}={v:.6g}" for n, v in row.items()) if row else "on another rank"
             where = "" if t == it else f" at iteration {it} (losses are read back every --log-every iterations)"
             kept = self._kept()
-            raise NonFiniteLoss(f"iteration {t}: non-finite loss ({vals}); stopped{where}; {kept}{self._rollback()}; "
-                                "try a lower --lr")
+            what = "non-finite loss" if exploded is None else f"exploding loss, {exploded}"
+            how = "" if exploded is None else " like a non-finite loss"
+            raise NonFiniteLoss(f"iteration {t}: {what} ({vals}); the run diverged; stopped{how}{where}; "
+                                f"{kept}{self._rollback()}; try a lower --lr")
         if bad_weight is not None:
-            raise self._diverged_weights(it, bad_weight)
+            raise self._diverged_weights(it, bad_weight, bad_code)
 
     def checkpoint(self, it: int, checked: bool = False) -> Path | None:
         """Write the training state and the model at iteration `it` (main rank). Unless the
@@ -291,6 +369,14 @@ class Trainer:
         save_model(self.out / MODEL, self.network, self.config, self.step.modules()["net"], iteration=it,
                    stage=self.meta.get("stage"))
         self.last_checkpoint = (it, path)
+        return path
+
+    def snapshot(self, it: int) -> Path:
+        """Keep the model at iteration `it` as ``model_<it>.safetensors`` (weights already
+        checked by the read-back before it; written atomically)."""
+        path = self.out / f"model_{it}.safetensors"
+        save_model(path, self.network, self.config, self.step.modules()["net"], iteration=it,
+                   stage=self.meta.get("stage"))
         return path
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
@@ -354,8 +440,9 @@ class Trainer:
                     self._pending.append((it, parts))
                     due_log = it % s.log_every == 0 or it == s.iters
                     due_ckpt = it % s.ckpt_every == 0 or it == s.iters
-                    if due_log or due_ckpt:
-                        self.readback(it, weights=due_ckpt)
+                    due_snap = bool(s.snapshot_every) and it % s.snapshot_every == 0
+                    if due_log or due_ckpt or due_snap:
+                        self.readback(it, weights=due_ckpt or due_snap)
                     if due_log:
                         dt = time.perf_counter() - t_window
                         row = self._row(it, lr, dt, wait)
@@ -372,6 +459,8 @@ class Trainer:
                                          + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()))
                     if due_ckpt:
                         self.checkpoint(it, checked=True)
+                    if due_snap and self.dist.main:
+                        self.snapshot(it)
                     if self.on_iteration is not None:
                         self.on_iteration(it)
             except KeyboardInterrupt:
@@ -399,6 +488,7 @@ class Validator:
     batches: list[Any]
     device: str
     outputs: list[np.ndarray] = field(default_factory=list)
+    baseline: float | None = None   # mean PSNR of the inputs themselves (train.outputs.input_psnr)
 
     def __call__(self) -> dict[str, float]:
         from imgrestore.metrics import psnr, ssim
@@ -413,7 +503,7 @@ class Validator:
                 tgt = np.asarray(b.target)
                 for o, t in zip(out, tgt):
                     p = psnr(o, t)
-                    ps.append(p if math.isfinite(p) else 100.0)
+                    ps.append(100.0 if p == math.inf else p)  # identical: capped; NaN output stays NaN
                     ss.append(ssim(o, t) if min(t.shape[:2]) >= 11 else float("nan"))
                     kept.append(o)
         self.outputs = kept
@@ -421,4 +511,9 @@ class Validator:
         scores = {"psnr": float(np.mean(ps))}
         if ss_ok:
             scores["ssim"] = float(np.mean(ss_ok))
+        if self.baseline is None:  # the same batches every time: computed once
+            from imgrestore.train.outputs import input_psnr
+
+            self.baseline = float(np.mean([v for b in self.batches for v in input_psnr(b.input, b.target)]))
+        scores["input_psnr"] = self.baseline
         return scores

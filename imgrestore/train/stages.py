@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,6 +42,7 @@ DISCRIMINATOR = "srgan-discriminator"
 # Liu, Shu, Wu: stage-2 settings.
 SURROGATE_DEFAULTS = {"batch": 32, "iters": 10_000, "adv_weight": 1e-3}
 SURROGATE_LR = {"demoire": 1e-5, "super-resolution": 1e-4}
+SURROGATE_PATCH = 96
 
 
 @dataclass
@@ -84,6 +86,7 @@ class FitOptions:
     pool: int | None = None  # rendered screens held whole where the chain runs (docs/sources.md)
     progress: bool = True
     figures: bool = True
+    snapshot_every: int = 0  # keep model_<iter>.safetensors every N iterations (0: never)
 
 
 def as_json(value: Any) -> Any:
@@ -181,7 +184,7 @@ def _gpu_ok() -> bool:
 def _screen_pool(opts: FitOptions, content: str, gpu: bool) -> int | None:
     """Screens in the run's pool: --pool, 256 on the GPU, None (windows per crop) on the CPU; only
     rendered screens have a pool (photos are held whole on the GPU anyway)."""
-    from imgrestore.sources_pool import DEVICE_POOL_SCREENS, check_pool_size
+    from imgrestore.sources.pool import DEVICE_POOL_SCREENS, check_pool_size
 
     check_pool_size(opts.pool)
     screens = opts.clean is None and content == "screens"
@@ -211,6 +214,16 @@ class RunFolder:
                 k = diff[0]
                 raise UserError(f"--resume {path}: the run there has {k}={old.get(k)!r}, now {now[k]!r}; "
                                 "resume with the same settings or choose another --out")
+        if resume and self.ckpt.exists():  # fewer iterations than are done would rewrite run.json to a lie
+            from imgrestore.weights.checkpoint import read_meta
+
+            done, iters = read_meta(self.ckpt).get("iteration"), settings.get("iters")
+            if isinstance(done, int) and isinstance(iters, int) and iters < done:
+                raise UserError(f"--resume --iters {iters}: the run in {path} has done {done} iterations already; "
+                                f"give --iters {done} or more to continue it, or choose another --out")
+        elif resume:
+            say(f"imgrestore: warning: --resume: nothing to resume in {path} (no {CHECKPOINT}); training from "
+                "iteration 0", dist)
         if dist.main:
             self.path.mkdir(parents=True, exist_ok=True)
             write_file(run, (json.dumps(settings, indent=1, default=str) + "\n").encode())
@@ -236,9 +249,11 @@ def _val_batches(batch: Any, size: int) -> list[Any]:
     return [D.Batch(batch.input[k:k + size], batch.target[k:k + size], batch.indices[k:k + size]) for k in range(0, n, size)]
 
 
-def _figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None = None, k: int = 0) -> None:
+def _figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None = None, k: int = 0,
+             grid: bool = True) -> None:
     """Loss/PSNR curves and a sample grid via imgrestore.figures (input | output | target; with
-    `prev`, the previous stage's model: input | G_prev | G | target)."""
+    `prev`, the previous stage's model: input | G_prev | G | target); without `grid` only the
+    curves (samples.png then comes from imgrestore.train.outputs)."""
     try:
         from imgrestore import figures
     except ImportError:
@@ -246,7 +261,7 @@ def _figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None =
     try:
         if hasattr(figures, "plot_curves"):
             figures.plot_curves(folder / "metrics.jsonl", folder / "curves.png")
-        if val is not None and val.outputs and hasattr(figures, "sample_grid"):
+        if grid and val is not None and val.outputs and hasattr(figures, "sample_grid"):
             b = val.batches[0]
             m = min(4, len(b.indices))
             before = None
@@ -265,6 +280,28 @@ def _figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None =
             figures.sample_grid(rows, labels, folder / "samples.png")
     except Exception as exc:  # figures are a convenience: never lose a run over them
         say(f"imgrestore: warning: figures not written ({type(exc).__name__}: {exc})")
+
+
+def run_outputs(opts: FitOptions, spec: Any, net: torch.nn.Module, config: dict[str, Any], channels: int,
+                device: str, sample_from: tuple[Any, ...] | None, dist: Dist) -> Any:
+    """model_best and samples.png at each validation (imgrestore.train.outputs); the sample crops
+    come from the held-out images (`sample_from`); a failure to cut them only drops the figure."""
+    from imgrestore.train import outputs as O
+
+    samples = None
+    multiple = max(1, spec.size_multiple) * max(1, spec.scale)
+    if opts.figures and sample_from is not None and dist.main:
+        try:
+            if sample_from[0] == "synth":
+                samples = O.synth_samples(sample_from[1], sample_from[2], channels, opts.seed, multiple)
+            else:
+                samples = O.pair_samples(sample_from[1], sample_from[2], channels, max(1, spec.size_multiple),
+                                         sample_from[3])
+        except UserError:
+            raise
+        except Exception as exc:
+            say(f"imgrestore: warning: no sample crops for samples.png ({type(exc).__name__}: {exc})", dist)
+    return O.RunOutputs(Path(opts.out), net, spec.name, config, device, samples, stage=opts.stage)
 
 
 def _surrogate_grid(folder: Path, g: torch.nn.Module, stream: Any, k: int, device: str) -> None:
@@ -341,11 +378,20 @@ def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> 
 
     if opts.stage not in STAGES:
         raise UserError(f"--stage {opts.stage!r}: expected one of {', '.join(STAGES)}")
+    # builder options checked against the networks' declared tables before any work
+    opts = replace(opts, net_config=get_spec(opts.plugin).check_config(dict(opts.net_config), "--net-config"))
+    if opts.disc_config:
+        opts = replace(opts, disc_config=get_spec(DISCRIMINATOR, "discriminator").check_config(
+            dict(opts.disc_config), "--disc-config"))
     dist = from_env()
     device = torch_device(opts.device)
     device_speed(opts, device)
     if opts.compile:  # before anything is read, trained or written
         check_compile(device)
+    check_options(opts)
+    from imgrestore.preflight import ready
+
+    ready()  # fit's checks end here (imgrestore run runs every step's checks before the first step)
     device = setup(dist, device)
     torch.manual_seed(opts.seed)
     try:
@@ -356,15 +402,70 @@ def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> 
         teardown(dist)
 
 
+def check_numbers(opts: FitOptions) -> None:
+    """The ranges of fit's numeric options (named as on the command line)."""
+    def bad(v: Any, ok: Callable[[Any], bool]) -> bool:
+        return v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v))
+
+    for name, v in (("--iters", opts.iters), ("--batch", opts.batch), ("--patch", opts.patch),
+                    ("--val-every", opts.val_every), ("--ckpt-every", opts.ckpt_every),
+                    ("--log-every", opts.log_every)):
+        if bad(v, lambda x: x >= 1 and x == int(x)):
+            raise UserError(f"{name} {v}: expected a positive integer")
+    for name, v in (("--val-count", opts.val_count), ("--val-images", opts.val_images), ("--workers", opts.workers),
+                    ("--snapshot-every", opts.snapshot_every), ("--seed", opts.seed)):
+        if bad(v, lambda x: x >= 0 and x == int(x)):
+            raise UserError(f"{name} {v}: expected 0 or a positive integer")
+    if bad(opts.stages, lambda x: x >= 1 and x == int(x)):
+        raise UserError(f"--stages {opts.stages}: expected a positive integer (it counts stage 1)")
+    for name, v in (("--lr", opts.lr), ("--lr-final", opts.lr_final)):
+        if bad(v, lambda x: x > 0 and math.isfinite(x)):
+            raise UserError(f"{name} {v}: expected a positive learning rate")
+    if bad(opts.adv_weight, lambda x: x >= 0 and math.isfinite(x)):
+        raise UserError(f"--adv-weight {opts.adv_weight}: expected 0 or a positive weight")
+
+
+def check_options(opts: FitOptions) -> None:
+    """What a stage needs, checked before anything is read or written: the numbers' ranges, the
+    network, the options each stage requires or refuses, the chain spec and the patch size (the
+    network's multiple; the discriminator's 16 for surrogate stages). Input files are read
+    later, by the stage."""
+    from imgrestore.degrade import Chain
+
+    check_numbers(opts)
+    spec = get_spec(opts.plugin)
+    if opts.stage in ("transfer", "retrain") and (opts.init is None or opts.pairs is None):
+        raise UserError(f"--stage {opts.stage}: needs --init G0 (a stage-1 model) and --pairs REAL_PAIRS")
+    if opts.stage == "surrogate":
+        if opts.init is None or opts.real is None or opts.unpaired_clean is None:
+            raise UserError("--stage surrogate: needs --init G0, --real DIR (real degraded images) and "
+                            "--unpaired-clean DIR (clean images for the discriminator)")
+        if opts.stages < 2:
+            raise UserError(f"--stages {opts.stages}: counts stage 1, so at least 2 (one surrogate stage)")
+        patch = opts.patch or SURROGATE_PATCH
+        check_patch(patch, spec)
+        if patch % 16:
+            raise UserError(f"--patch {patch}: the discriminator needs a multiple of 16")
+        return
+    if opts.pairs is not None:
+        if opts.degrade or opts.clean:
+            raise UserError("--pairs: give either --pairs or --clean/--degrade, not both")
+        if opts.pool is not None:
+            raise UserError(f"--pool {opts.pool}: holds rendered screens for on-the-fly synthesis; not with --pairs")
+    else:
+        Chain.load(opts.degrade or default_degrade(spec))
+        check_patch(opts.patch or spec.recipe.patch, spec)
+    if opts.patch is not None:
+        check_patch(opts.patch, spec)
+
+
 def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable[[int], None] | None) -> dict[str, Any]:
     """Stage 1 (synthetic), transfer and retrain: supervised training on pairs."""
     from imgrestore.degrade import Chain
 
     spec = get_spec(opts.plugin)
     rec = spec.recipe
-    paired_real = opts.stage in ("transfer", "retrain")
-    if paired_real and (opts.init is None or opts.pairs is None):
-        raise UserError(f"--stage {opts.stage}: needs --init G0 (a stage-1 model) and --pairs REAL_PAIRS")
+    paired_real = opts.stage in ("transfer", "retrain")  # what each stage needs: check_options
     config = dict(opts.net_config)
     init_model = None
     if opts.init is not None:
@@ -392,14 +493,11 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
 
     # -- data ---------------------------------------------------------------------------------------
     val_batch: Any = None
+    sample_from: tuple[Any, ...] | None = None  # where samples.png crops come from (held-out images)
     side_names: set[str] | None = None
     chain = None
     pool: int | None = None  # screens in the source pool (synthetic stage on screens only)
     if opts.pairs is not None:
-        if opts.degrade or opts.clean:
-            raise UserError("--pairs: give either --pairs or --clean/--degrade, not both")
-        if opts.pool is not None:
-            raise UserError(f"--pool {opts.pool}: holds rendered screens for on-the-fly synthesis; not with --pairs")
         entries = D.read_pairs(opts.pairs, "--pairs")
         patch = opts.patch or rec.patch
         # read as stored (no channel conversion), so a colour folder for a gray network is caught
@@ -420,6 +518,7 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
             if n_val >= len(stream):
                 raise UserError(f"--val-count {n_val}: --pairs {opts.pairs} has only {len(stream)} pairs")
             val_batch = stream.subset(len(stream) - n_val, len(stream)).all()
+            sample_from = ("pairs", opts.pairs, entries[len(stream) - n_val:], "--pairs")
             stream = stream.subset(0, len(stream) - n_val)
         data_desc = f"pairs from {opts.pairs} ({len(stream)} for training)"
     else:
@@ -434,6 +533,9 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
         gpu = device.startswith("cuda") and not opts.workers and _gpu_ok()
         pool = _screen_pool(opts, content, gpu)
         sources = D.load_sources(opts.clean, chain.source_size((patch, patch)), "--clean", content, opts.seed, pool)
+        if opts.clean is None and content == "photos":
+            say(f"imgrestore: warning: no --clean or --pairs: training on the {len(sources)} scikit-image sample "
+                "images (a demonstration, not a training set); give --clean FOLDER or --pairs FOLDER", dist)
         train_src, val_src = D.split_sources(sources, opts.val_images, opts.seed)
         if not val_src:
             say(f"imgrestore: warning: --clean has {len(sources)} usable image(s): validation crops come from the "
@@ -452,11 +554,13 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
         if n_val and opts.val_pairs is None:
             vs = D.SynthStream(val_src, chain, patch, channels, opts.seed + D.VAL_SEED_OFFSET)
             val_batch = vs.batch(list(range(n_val)))
+            sample_from = ("synth", val_src, chain)
         data_desc = (f"{chain.spec()} on the fly from {opts.clean or BUILTIN_CONTENT[content]}"
                      f"{f' (pool of {pool})' if pool is not None else ''} "
                      f"({len(train_src)} training / {len(val_src) if val_src is not train_src else 0} held-out images)")
     if opts.val_pairs is not None:
         val_batch = D.PairsStream(opts.val_pairs, None, channels, 0, "--val-pairs").all()
+        sample_from = ("pairs", opts.val_pairs, D.read_pairs(opts.val_pairs, "--val-pairs"), "--val-pairs")
 
     # -- network, optimizer, run folder -------------------------------------------------------------
     net = init_model if init_model is not None else build_net(spec, config)
@@ -494,7 +598,9 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
     validator = Validator(net, _val_batches(val_batch, 16), device) if val_batch is not None else None
     ls = LoopSettings(iters=iters, batch=batch, lr=lr, lr_final=lr_final, val_every=opts.val_every,
                       ckpt_every=opts.ckpt_every, log_every=opts.log_every, workers=workers, device=device,
-                      amp=speed.amp, channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress)
+                      amp=speed.amp, channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress,
+                      snapshot_every=opts.snapshot_every)
+    outputs = run_outputs(opts, spec, net, config, channels, device, sample_from, dist) if validator else None
     trainer = Trainer(step, ds, opts.out, spec.name, config, ls, dist, validator,
                       meta={"stage": opts.stage, "settings": settings}, prefix=f"fit {spec.name} {opts.stage}",
                       on_iteration=on_iteration)
@@ -503,6 +609,12 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
         f"{f' -> {lr_final:g}' if lr_final else ''}; {sum(p.numel() for p in params):,} trainable parameters"
         f"{f'; {speed.describe()}' if speed.describe() else ''}{f'; resuming at iteration {start}' if start else ''}", dist)
     log = MetricsLog(opts.out, resume_at=start) if dist.main else None
+    if log is not None:
+        log.describe({**settings, "val_every": opts.val_every, "ckpt_every": opts.ckpt_every,
+                      "snapshot_every": opts.snapshot_every, "precision": opts.precision})
+        if outputs is not None:
+            outputs.resume(log.rows)
+            log.on_val = outputs
     try:
         trainer.run(start, log)
     finally:
@@ -510,9 +622,11 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
             log.close()
     scores = validator() if (validator is not None and dist.main) else {}
     if dist.main and opts.figures:
-        _figures(Path(opts.out), validator)
+        _figures(Path(opts.out), validator, grid=outputs is None or outputs.samples is None)
+        if outputs is not None and outputs.samples is not None:
+            outputs.write_samples(f"iteration {iters}")
     return {"stage": opts.stage, "out": str(opts.out), "model": str(Path(opts.out) / MODEL), "iters": iters,
-            "val": scores, "main": dist.main}
+            "val": scores, "main": dist.main, "best": outputs.summary() if outputs is not None else None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,7 +710,7 @@ class AdversarialStep:
 def load_real(folder: Path, channels: int, min_side: int, option: str = "--real") -> tuple[list[str], list[np.ndarray]]:
     """The real degraded images of `folder` (converted to `channels`); images smaller than
     `min_side` are reported and skipped; none left is a UserError."""
-    from imgrestore.synth import _to_channels
+    from imgrestore.sources.pool import to_channels as _to_channels
 
     sources = D.load_sources(folder, (min_side, min_side), option)
     out = []
@@ -645,17 +759,19 @@ def make_surrogates(model: torch.nn.Module, spec: Any, images: list[np.ndarray],
         import io as _io
         import time
 
+        from imgrestore.progress import bar
+
         restorer = Restorer(copy.deepcopy(model), spec, device=device.split(":")[0], tile=None)
-        tty, t0 = sys.stderr.isatty(), time.perf_counter()
-        for k, (img, f) in enumerate(zip(images, files)):
-            if not f.exists():
+        t0 = time.perf_counter()
+        todo = [(img, f) for img, f in zip(images, files) if not f.exists()]
+        with bar(len(images), "surrogates", unit="img", initial=len(images) - len(todo)) as shown:
+            for img, f in todo:
                 buf = _io.BytesIO()
                 np.save(buf, restorer(img).astype(np.float32))
                 write_file(f, buf.getvalue())
-            if tty:
-                print(f"\rsurrogates {k + 1}/{len(images)} ({names[k]})", end="", file=sys.stderr, flush=True)
-        print(f"{'' if tty else 'surrogates'} {len(images)} images in {time.perf_counter() - t0:.1f} s, cached in {cache}",
-              file=sys.stderr, flush=True)
+                shown.update()
+        print(f"surrogates: {len(todo)} of {len(images)} images made in {time.perf_counter() - t0:.1f} s, cached in "
+              f"{cache}", file=sys.stderr, flush=True)
     barrier(dist)
     return [np.load(f) for f in files]
 
@@ -664,20 +780,12 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
     """Stages 2..N: surrogate ground truth from the previous stage's model plus the GAN term."""
     from imgrestore.weights.checkpoint import load_network
 
-    spec = get_spec(opts.plugin)
-    if opts.init is None or opts.real is None or opts.unpaired_clean is None:
-        raise UserError("--stage surrogate: needs --init G0, --real DIR (real degraded images) and "
-                        "--unpaired-clean DIR (clean images for the discriminator)")
-    if opts.stages < 2:
-        raise UserError(f"--stages {opts.stages}: counts stage 1, so at least 2 (one surrogate stage)")
+    spec = get_spec(opts.plugin)  # the options were checked by check_options
     g_prev, _, ck = load_init(opts.init, spec.name)
     config = dict(ck.config)
     channels = net_channels(spec, config)
     scale = max(1, spec.scale)
-    patch = opts.patch or 96
-    check_patch(patch, spec)
-    if patch % 16:
-        raise UserError(f"--patch {patch}: the discriminator needs a multiple of 16")
+    patch = opts.patch or SURROGATE_PATCH
     batch = opts.batch or SURROGATE_DEFAULTS["batch"]
     iters = opts.iters or SURROGATE_DEFAULTS["iters"]
     lr = opts.lr or SURROGATE_LR.get(spec.task, 1e-4)
@@ -737,7 +845,8 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         validator = Validator(g, _val_batches(val_batch, 16), device) if val_batch is not None else None
         ls = LoopSettings(iters=iters, batch=batch, lr=lr, val_every=opts.val_every, ckpt_every=opts.ckpt_every,
                           log_every=opts.log_every, workers=opts.workers or 0, device=device, amp=speed.amp,
-                          channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress)
+                          channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress,
+                          snapshot_every=opts.snapshot_every)
         trainer = Trainer(step, ds, folder_path, spec.name, config, ls, dist, validator,
                           meta={"stage": f"surrogate-{k}", "settings": settings},
                           prefix=f"fit {spec.name} stage {k}", on_iteration=on_iteration)
@@ -746,6 +855,14 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
             f"{f'; {speed.describe()}' if speed.describe() else ''}{f'; resuming at iteration {start}' if start else ''}",
             dist)
         log = MetricsLog(folder_path, resume_at=start) if dist.main else None
+        if log is not None:  # the run settings to TensorBoard; model_best by validation PSNR (no crops here)
+            log.describe({**settings, "val_every": opts.val_every, "snapshot_every": opts.snapshot_every})
+            if validator is not None:
+                from imgrestore.train.outputs import RunOutputs
+
+                best = RunOutputs(folder_path, g, spec.name, config, device, None, stage=f"surrogate-{k}")
+                best.resume(log.rows)
+                log.on_val = best
         try:
             trainer.run(start, log)
         finally:

@@ -145,8 +145,9 @@ def _read_zip(path: Path) -> list[_Layer]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = " ".join(str(exc).split())[:200]
-        raise UserError(f"{path}: refused: torch.load(weights_only=True) found more than tensors in it ({first})") from None
+        raise UserError(f"{path}: {_refusal(path, str(exc))}") from None
+    except RecursionError:
+        raise UserError(f"{path}: refused: the pickle nests too deeply to be a state dict") from None
     except Exception as exc:
         raise UserError(f"{path}: corrupt or unreadable torch file ({' '.join(str(exc).split())[:200]})") from None
     for key in ("state_dict", "model", "params", "net"):
@@ -154,33 +155,90 @@ def _read_zip(path: Path) -> list[_Layer]:
             obj = obj[key]
     if not isinstance(obj, dict):
         raise UserError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    sd = {str(k): v.detach().cpu().numpy() for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    sd = {str(k): _numpy(str(k), v, path) for k, v in obj.items() if isinstance(v, torch.Tensor)}
     return _layers_from_state(sd, str(path))
 
 
-def _read_pickle(path: Path) -> tuple[list[_Layer], str]:
-    """A legacy (non-zip) torch file: a plain state dict goes through
-    ``torch.load(weights_only=True)``; a pickled whole module, which that refuses, through our
-    allow-list unpickler (which never imports the classes the file names)."""
-    import torch
+def _numpy(name: str, t: Any, path: Path) -> np.ndarray:
+    """A loaded tensor as numpy, refusing views larger than the bytes behind them: a stride-0
+    tensor can claim gigabytes over a one-element storage, and copying it would exhaust memory."""
+    held = t.untyped_storage().nbytes() // max(1, t.element_size())
+    if t.numel() > held:
+        raise UserError(f"{path}: tensor {name} claims {t.numel():,} elements ({tuple(t.shape)}, strides "
+                        f"{tuple(t.stride())}) over a storage of {held:,}; refusing to expand such a view")
+    return t.detach().cpu().numpy()
 
+
+def _standin_numpy(name: str, t: Any, path: Path) -> np.ndarray:
+    """A legacy file's tensor as numpy, refusing (like :func:`_numpy`) views larger than their storage."""
+    data = t.storage.data
+    numel = int(np.prod(t.size, dtype=object)) if t.size else 1
+    if data is not None and numel > data.size:
+        raise UserError(f"{path}: tensor {name} claims {numel:,} elements ({tuple(t.size)}, strides "
+                        f"{tuple(t.stride)}) over a storage of {data.size:,}; refusing to expand such a view")
+    return t.numpy()
+
+
+def _refusal(path: Path, message: str) -> str:
+    """Why torch's weights-only loader refused a zip file, as our one line: the global the pickle
+    asks for (as the legacy reader says it), never torch's advice to turn the safety off."""
+    import re
+
+    m = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", message)
+    name = m.group(1) if m else _first_foreign_global(path)
+    if name:
+        return (f"refused: the pickle asks for {name}, which is not on the allow-list (torch tensors, storages "
+                "and plain containers); nothing in it was run")
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip() and "weights_only" not in ln
+             and "trusted source" not in ln and "documentation" not in ln.lower()]
+    reason = (" (" + " ".join(lines[0].split())[:150] + ")") if lines else ""
+    return f"refused: the file holds more than tensors{reason}; nothing in it was run"
+
+
+def _first_foreign_global(path: Path) -> str | None:
+    """The first global outside torch and collections that the zip's pickle names (read with
+    pickletools: nothing is resolved or run)."""
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+            data = z.read(name) if name else b""
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("GLOBAL", "INST"):
+                g = str(arg).replace(" ", ".")
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                g = f"{strings[-2]}.{strings[-1]}"
+            else:
+                if isinstance(arg, str):
+                    strings.append(arg)
+                continue
+            if not g.startswith(("torch.", "collections.OrderedDict")):
+                return g
+    except Exception:
+        return None
+    return None
+
+
+def _read_pickle(path: Path) -> tuple[list[_Layer], str]:
+    """A legacy (non-zip) torch file, through our allow-list unpickler only (it never imports the
+    classes the file names, and checks every storage's declared size against the file before
+    allocating it: torch's own legacy loader allocates what a damaged size field says first).
+    A plain state dict becomes the layers directly; a pickled whole module gives its tensors."""
     from imgrestore.weights import safe_pickle as sp
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        obj = None
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        sd = {str(k): v.detach().cpu().numpy() for k, v in obj.items()}
-        return _layers_from_state(sd, str(path)), "torch state dict (weights_only)"
-    try:
         obj = sp.load_legacy(path.read_bytes())
-        tensors = sp.module_state_dict(obj)
-        sd = {k: t.numpy() for k, t in tensors.items()}
+        plain = isinstance(obj, dict) and obj and all(isinstance(v, sp.TensorStandIn) for v in obj.values())
+        sd = {k: _standin_numpy(k, t, path) for k, t in sp.module_state_dict(obj).items()}
+        if plain:
+            return _layers_from_state(sd, str(path)), "torch state dict (legacy format, allow-list unpickler)"
     except sp.DisallowedGlobal as exc:
         raise UserError(f"{path}: {exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct_error()) as exc:
+            RecursionError, struct_error()) as exc:
         raise UserError(f"{path}: corrupt or unsupported pickled torch file "
                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:150]})") from None
     eps = {path_: float(attrs["eps"]) for path_, cls, attrs in sp.module_attrs(obj)
@@ -210,6 +268,10 @@ def fold(layers: list[_Layer], where: str) -> list[tuple[np.ndarray, np.ndarray]
             if not convs:
                 raise UserError(f"{layer['name']}: batch norm before any conv")
             w, b = convs[-1]
+            sizes = {k: np.shape(layer[k]) for k in ("gamma", "std", "mean", "beta")} | {"conv bias": b.shape}
+            if w.ndim != 4 or any(s != (w.shape[0],) for s in sizes.values()):  # a damaged file (tests/test_fuzz.py)
+                raise UserError(f"{layer['name']}: batch norm vectors of shapes {sizes} do not fit a conv "
+                                f"of weight shape {w.shape}")
             scale = np.asarray(layer["gamma"], np.float64) / np.asarray(layer["std"], np.float64)
             if scale.shape[0] != w.shape[0]:
                 raise UserError(f"{layer['name']}: batch norm of {scale.shape[0]} channels after a conv with "
@@ -224,6 +286,12 @@ def fold(layers: list[_Layer], where: str) -> list[tuple[np.ndarray, np.ndarray]
 def check_chain(convs: list[tuple[np.ndarray, np.ndarray]], where: str) -> tuple[int, int, int]:
     """(depth, channels, features) of a DnCNN conv chain, or a UserError naming the bad layer."""
     depth = len(convs)
+    for k, (w, b) in enumerate(convs):
+        for label, arr in (("weight", w), ("bias", b)):
+            if not np.isfinite(arr).all():
+                raise UserError(f"{where}: conv layer {k + 1} of {depth} ({label}) holds "
+                                f"{int((~np.isfinite(arr)).sum()):,} non-finite value(s) (NaN or infinity); refusing "
+                                "broken weights")
     channels = convs[0][0].shape[1]
     features = convs[0][0].shape[0]
     for k, (w, b) in enumerate(convs):
@@ -247,6 +315,9 @@ def choose_network(name: str, depth: int, channels: int, where: str) -> str:
         return name
     if name != FAMILY:
         raise UserError(f"import-weights {name!r}: expected dncnn or one of {', '.join(VARIANTS)}")
+    if channels not in (1, 3):
+        raise UserError(f"{where}: holds a DnCNN on {channels} channels; the DnCNN networks take 1 (gray) or "
+                        "3 (colour) channels, so restore could not run it")
     if channels == 3:
         return "cdncnn-b"
     return "dncnn-b" if depth == 20 else "dncnn-s"

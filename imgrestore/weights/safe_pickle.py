@@ -1,5 +1,8 @@
 """Read legacy (pre-1.6, non-zip) ``torch.save`` files without executing code from them.
 
+Ours because the 2018 files pickle whole modules (``__main__.DnCNN``): torch.load(weights_only=True)
+refuses them, and a plain torch.load would import and run whatever globals the file names.
+
 A legacy file is five pickles in a row: a magic number, a protocol version, system info, the
 object itself, and the list of storage keys, followed by the raw bytes of each storage. The
 object pickle may name any Python global; :class:`RestrictedUnpickler` resolves only the names
@@ -72,6 +75,11 @@ class TensorStandIn:
         need = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) + 1
         if any(n == 0 for n in self.size):
             return np.zeros(self.size, data.dtype)
+        if int(np.prod(self.size, dtype=object)) > data.size:  # overlapping (e.g. stride-0) views: no blow-up
+            raise pickle.UnpicklingError(f"tensor view {self.size}/{self.stride} claims more elements than its "
+                                         f"storage of {data.size} holds")
+        if len(self.stride) != len(self.size):
+            raise pickle.UnpicklingError(f"tensor view {self.size}/{self.stride}: sizes and strides differ in length")
         if self.offset < 0 or any(s < 0 for s in self.stride) or need > data.size:
             raise pickle.UnpicklingError(f"tensor view {self.size}/{self.stride}+{self.offset} lies outside its "
                                          f"storage of {data.size} elements")
@@ -177,7 +185,10 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def _safe_load(f: BinaryIO, storages: dict[str, StorageStandIn] | None = None) -> Any:
-    return RestrictedUnpickler(f, storages).load()
+    try:
+        return RestrictedUnpickler(f, storages).load()
+    except (MemoryError, OverflowError):  # a damaged length field (BINBYTES8, FRAME) asks for exabytes
+        raise pickle.UnpicklingError("a length field claims more data than the file holds") from None
 
 
 def load_legacy(data: bytes) -> Any:
@@ -210,11 +221,39 @@ def load_legacy(data: bytes) -> Any:
             raise pickle.UnpicklingError("file ends inside the storage data (truncated)")
         (numel,) = struct.unpack("<q", head)
         nbytes = numel * st.dtype.itemsize
+        if numel < 0 or nbytes > len(data) - f.tell():  # checked before reading: no giant request
+            raise pickle.UnpicklingError("file ends inside the storage data (truncated)")
         raw = f.read(nbytes)
-        if numel < 0 or len(raw) != nbytes:
+        if len(raw) != nbytes:
             raise pickle.UnpicklingError("file ends inside the storage data (truncated)")
         st.data = np.frombuffer(raw, dtype=st.dtype)
     return obj
+
+
+MAX_MODULE_DEPTH = 64
+"""Modules nested deeper than this are refused (DnCNN nests two levels; a crafted file 50,000)."""
+
+
+def _children(st: dict[str, Any]) -> list[tuple[str, Any]]:
+    mods = st.get("_modules") or {}
+    return [(str(k), c) for k, c in mods.items()] if isinstance(mods, dict) else []
+
+
+def _walk(obj: Any) -> list[tuple[str, Any]]:
+    """(dotted path, stand-in module) of the tree under `obj`, depth first in pickle order, walked
+    without recursion and refusing nesting deeper than :data:`MAX_MODULE_DEPTH`."""
+    out: list[tuple[str, Any]] = []
+    stack: list[tuple[str, Any, int]] = [("", obj, 0)]
+    while stack:
+        path, m, depth = stack.pop()
+        if depth > MAX_MODULE_DEPTH:
+            raise pickle.UnpicklingError(f"modules nested more than {MAX_MODULE_DEPTH} levels deep")
+        if not isinstance(m, ModuleStandIn):
+            continue
+        out.append((path, m))
+        kids = [(f"{path}.{k}" if path else k, c, depth + 1) for k, c in _children(m.state) if c is not None]
+        stack.extend(reversed(kids))
+    return out
 
 
 def module_state_dict(obj: Any, prefix: str = "") -> OrderedDict[str, TensorStandIn]:
@@ -228,28 +267,17 @@ def module_state_dict(obj: Any, prefix: str = "") -> OrderedDict[str, TensorStan
         return out
     if not isinstance(obj, ModuleStandIn):
         raise pickle.UnpicklingError(f"expected a module or a state dict, found {type(obj).__name__}")
-    st = obj.state
-    for group in ("_parameters", "_buffers"):
-        for k, v in (st.get(group) or {}).items():
-            if isinstance(v, TensorStandIn):
-                out[prefix + k] = v
-    for k, child in (st.get("_modules") or {}).items():
-        if child is not None:
-            out.update(module_state_dict(child, f"{prefix}{k}."))
+    for path, m in _walk(obj):
+        pre = prefix + (path + "." if path else "")
+        for group in ("_parameters", "_buffers"):
+            tensors = m.state.get(group) or {}
+            for k, v in (tensors.items() if isinstance(tensors, dict) else ()):
+                if isinstance(v, TensorStandIn):
+                    out[pre + str(k)] = v
     return out
 
 
 def module_attrs(obj: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """(path, class name, plain attributes) of every stand-in module, in order (depth first)."""
-    rows: list[tuple[str, str, dict[str, Any]]] = []
-
-    def walk(m: Any, path: str) -> None:
-        if not isinstance(m, ModuleStandIn):
-            return
-        plain = {k: v for k, v in m.state.items() if isinstance(v, (int, float, bool, str, tuple))}
-        rows.append((path, type(m).__name__, plain))
-        for k, child in (m.state.get("_modules") or {}).items():
-            walk(child, f"{path}.{k}" if path else k)
-
-    walk(obj, "")
-    return rows
+    return [(path, type(m).__name__, {k: v for k, v in m.state.items() if isinstance(v, (int, float, bool, str, tuple))})
+            for path, m in _walk(obj)]

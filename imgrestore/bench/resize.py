@@ -2,10 +2,10 @@
 
 Used by ``imgrestore bench degrade bicubic`` and ``benchmarks/bench_bicubic.py``. Every peer gets
 the same float32 NHWC batch (1 x size x size x 3, uniform [0, 1), seed 0); each row reports the
-median time over ``repeats`` after a warm-up (JIT, NVRTC, cuDNN choices), input megapixels per
-second, and the fraction of this machine's measured copy bandwidth reached, counting input read
+median of adaptive timing blocks (at least ``repeats``) after a warm-up (JIT, NVRTC, cuDNN
+choices), input megapixels per second, and the fraction of this machine's measured copy bandwidth reached, counting input read
 plus output written (the least traffic any implementation needs). Timing and bandwidth helpers
-come from :mod:`imgrestore.bench` so the rows agree with the CLI's header line.
+come from :mod:`imgrestore.bench.timing` so the rows agree with the CLI's header line.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _bench_cpu(size: int, repeats: int) -> list[dict[str, Any]]:
     import numba
     import torch
 
-    from imgrestore.bench import row, timed
+    from imgrestore.bench.timing import row, timed
     from imgrestore.kernels.resize import imresize, imresize_numpy, output_size, plan
     from imgrestore.kernels.resize_numba import resize_numba
 
@@ -61,15 +61,14 @@ def _bench_cpu(size: int, repeats: int) -> list[dict[str, Any]]:
 def _bench_cuda(size: int, repeats: int) -> list[dict[str, Any]]:
     import cupy
 
-    from imgrestore.bench import cuda_timed as _cuda_median
-    from imgrestore.bench import gpu_batch, row
+    from imgrestore.bench.timing import cuda_timed, gpu_batch, row
     from imgrestore.kernels.resize import imresize, output_size
 
     n = gpu_batch(size * size * 3 * 4)  # fill the device: at least 1 GiB of input
     x = cupy.random.RandomState(0).random_sample((n, size, size, 3), dtype=cupy.float32)
     o = output_size(size, SCALE)
     px, nbytes = n * size * size, x.nbytes + n * o * o * 3 * 4
-    rows = [row("imgrestore cuda (cupy)", "cuda", _cuda_median(lambda: imresize(x, SCALE), repeats), px, nbytes)]
+    rows = [row("imgrestore cuda (cupy)", "cuda", cuda_timed(lambda: imresize(x, SCALE), repeats), px, nbytes)]
     try:
         import torch
 
@@ -84,7 +83,7 @@ def _bench_cuda(size: int, repeats: int) -> list[dict[str, Any]]:
                 def fn(t=t):
                     return torch.nn.functional.interpolate(t, scale_factor=SCALE, mode="bicubic",
                                                            antialias=True, align_corners=False)
-                rows.append(row(label, "cuda", _cuda_median(fn, repeats), px, nbytes))
+                rows.append(row(label, "cuda", cuda_timed(fn, repeats), px, nbytes))
     return rows
 
 

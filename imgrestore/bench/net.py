@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from imgrestore.bench import machine_name
+from imgrestore.bench.timing import machine_name
 
 DTYPES = ("fp32", "bf16", "fp16")
 
@@ -107,16 +107,9 @@ def fill_batch(device: str, act_bytes: int, target: int = 2**30) -> int:
     return batch
 
 
-def bench_network(name: str, sizes: tuple[int, ...] = (256, 512, 1024), device: str = "cpu", repeats: int = 3,
-                  precision: str | None = None, compile: bool = False, config: dict[str, Any] | None = None,
-                  networks: Any = None, cuda_graphs: bool | None = None, batches: tuple[int | str, ...] | None = None,
-                  max_time: float = 5.0) -> dict[str, Any]:
-    """Time network `name` (random weights: timing does not depend on them) at each size and
-    batch ("auto": :func:`fill_batch`); `repeats` is the least number of timed blocks."""
-    import torch
-
+def network_spec(name: str, networks: Any = None) -> Any:
+    """The NetworkSpec `bench net NAME` times: a known network with a restore path (UserError otherwise)."""
     from imgrestore.errors import UserError
-    from imgrestore.restore import Restorer, check_compile, check_cuda_graphs
 
     if networks is None:
         from imgrestore.registry import get_registry
@@ -127,6 +120,20 @@ def bench_network(name: str, sizes: tuple[int, ...] = (256, 512, 1024), device: 
         raise UserError(f"bench net {name!r}: no such network; known: {', '.join(sorted(networks))}")
     if spec.task == "discriminator":
         raise UserError(f"bench net {name!r}: a discriminator has no restore path to time")
+    return spec
+
+
+def bench_network(name: str, sizes: tuple[int, ...] = (256, 512, 1024), device: str = "cpu", repeats: int = 3,
+                  precision: str | None = None, compile: bool = False, config: dict[str, Any] | None = None,
+                  networks: Any = None, cuda_graphs: bool | None = None, batches: tuple[int | str, ...] | None = None,
+                  max_time: float = 5.0) -> dict[str, Any]:
+    """Time network `name` (random weights: timing does not depend on them) at each size and
+    batch ("auto": :func:`fill_batch`); `repeats` is the least number of timed blocks."""
+    import torch
+
+    from imgrestore.restore import Restorer, check_compile, check_cuda_graphs
+
+    spec = network_spec(name, networks)
     precision = precision or ("bf16" if device == "cuda" else "fp32")
     graphs = check_cuda_graphs(cuda_graphs, device)
     if compile:

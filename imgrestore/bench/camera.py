@@ -78,13 +78,11 @@ def speedup(stage, size: int = 512, rounds: int = 5, per_round: int = 5) -> dict
 
 def bench_cbdnet(stage, size: int = 512, repeats: int = 7, device: str = "cpu") -> list[dict[str, Any]]:
     """Rows ``{"impl", "device", "median_s", "mpix_per_s", "bandwidth_fraction"}``, ours first."""
-    from imgrestore.bench import cuda_timed, row, timed
+    from imgrestore.bench.timing import cuda_timed, gpu_batch, row, timed
     from imgrestore.kernels.camera import camera_batch, demosaic
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"bench_cbdnet: device must be 'cpu' or 'cuda', got {device!r}")
-    from imgrestore.bench import gpu_batch
-
     # GPU rows fill the device: at least 1 GiB of input
     x, chain, params, kw = _setup(stage, size, gpu_batch(size * size * 12) if device == "cuda" else BATCH)
     px = x.shape[0] * size * size

@@ -30,6 +30,23 @@ DEVICE_POOL_SCREENS = 256
 LUT8 = np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
+def source_order(seed: int, index: int, n_sources: int) -> int:
+    """Which source sample `index` crops: a fresh permutation of the sources every epoch."""
+    epoch, pos = divmod(index, n_sources)
+    seq = np.random.SeedSequence([seed, epoch, _rng.CROP_STAGE])
+    return int(np.random.Generator(np.random.PCG64(seq)).permutation(n_sources)[pos])
+
+
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """An H,W,C image with `channels` channels: gray repeated to RGB, RGB to MATLAB's rgb2gray."""
+    if img.shape[2] == channels:
+        return img
+    if channels == 3:
+        return np.repeat(img[..., :1], 3, axis=2)
+    # MATLAB rgb2gray weights
+    return (img[..., :3] @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], np.float32))[..., None]
+
+
 def fmt_bytes(n: float) -> str:
     """Bytes as a short human string (GiB/MiB)."""
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
@@ -88,11 +105,9 @@ def crop_yx(seed: int, i: int, full_hw: tuple[int, int], hw: tuple[int, int], na
     """Top-left corner of sample `i`'s `hw` crop of source `name` (`full_hw`), drawn from the
     sample's CROP stream: the one draw of synth, CropSource and the pool. A source smaller than
     the crop is the one-line error of :func:`too_small`."""
-    from imgrestore.synth import CROP_STAGE
-
     if full_hw[0] < hw[0] or full_hw[1] < hw[1]:
         raise too_small(name, full_hw, hw)
-    r = _rng.sample_rng(seed, i, CROP_STAGE, _rng.CROP)
+    r = _rng.sample_rng(seed, i, _rng.CROP_STAGE, _rng.CROP)
     y = int(r.integers(0, full_hw[0] - hw[0] + 1))
     x = int(r.integers(0, full_hw[1] - hw[1] + 1))
     return y, x
@@ -149,8 +164,6 @@ class SourcePool:
     # -- filling -----------------------------------------------------------------------------------
     def _decode_all(self, warn: Any) -> list[np.ndarray | None]:
         from imgrestore.io import read_image
-        from imgrestore.synth import _to_channels
-
         def one(k: int) -> np.ndarray | None:
             src = self.sources[k]
             try:
@@ -160,7 +173,7 @@ class SourcePool:
                     warn(f"imgrestore: {exc}; skipped")
                 self.bad.add(k)
                 return None
-            return self._pack(_to_channels(img, self.channels))
+            return self._pack(to_channels(img, self.channels))
 
         with ThreadPoolExecutor(self.threads) as ex:
             return list(ex.map(one, range(len(self.sources))))
@@ -185,13 +198,11 @@ class SourcePool:
         self.filled[k] = True
 
     def _render(self, k: int) -> np.ndarray:
-        from imgrestore.synth import _to_channels
-
         h, w = (int(v) for v in self.hw[k])
         render = self.sources[k].render
         if self.dtype == np.uint8 and hasattr(render, "u8"):  # a screen's own 8-bit pixels, no round trip
             return np.ascontiguousarray(render.u8((0, 0, h, w)))
-        img = _to_channels(render((0, 0, h, w)), self.channels)
+        img = to_channels(render((0, 0, h, w)), self.channels)
         return self._pack(img) if self.dtype == np.uint8 else np.ascontiguousarray(img, np.float32)
 
     def fill(self, keys: Sequence[int] | None = None) -> int:
@@ -207,8 +218,6 @@ class SourcePool:
     def keys_for(self, seed: int, indices: Sequence[int]) -> set[int]:
         """The sources samples `indices` take; for two epochs' worth of samples or more, simply all of them
         (a superset at worst: a source missed here is made when first gathered)."""
-        from imgrestore.synth import source_order
-
         n = len(self.sources)
         if len(indices) >= 2 * n:
             return set(range(n))
@@ -217,8 +226,6 @@ class SourcePool:
     # -- gathering ---------------------------------------------------------------------------------
     def draws(self, seed: int, indices: Sequence[int], hw: tuple[int, int]) -> list[tuple[int, int, int]]:
         """(source, y, x) of each sample (host draws, the same as the per-crop path's)."""
-        from imgrestore.synth import source_order
-
         n = len(self.sources)
         out = []
         for i in indices:

@@ -19,7 +19,8 @@ BATCH = 8
 
 def bench_awgn(stage, size: int = 512, repeats: int = 5, device: str = "cpu") -> list[dict[str, Any]]:
     """Rows ``{"impl", "device", "median_s", "iqr_s", "min_s", "mpix_per_s", "bandwidth_fraction", ...}``."""
-    from imgrestore.bench import bench_degradation, cuda_timed, gpu_batch, row, timed
+    from imgrestore.bench.degrade import bench_degradation
+    from imgrestore.bench.timing import cuda_timed, gpu_batch, row, timed
     from imgrestore.kernels.noise import awgn
     from imgrestore.rng import sample_keys
 

@@ -1,13 +1,15 @@
 """Timing helpers: adaptive repeat counts, and the machine's copy bandwidth as the yardstick.
 
+Our own loop although torch.utils.benchmark exists: importing torch costs ~1.5 s and its Timer
+sets torch's thread count, both noise for the NumPy/Numba rows (torch rows use it: bench/net.py).
+
 A timing calls the function in blocks of ``n`` calls, ``n`` grown until a block lasts at least
 ``min_block_s`` (so a 20 us kernel is timed over ~1000 calls and not quantised to the timer or
 the launch/sync latency), then runs blocks until at least ``min_blocks`` are in and either their
 interquartile range is within 10% of the median or ``max_time`` has passed. Reported per call:
 median, IQR and min over the blocks. CPU blocks use ``time.perf_counter`` (the scheme of
-``timeit.Timer.autorange``; torch.utils.benchmark would do the same but importing torch costs
-~1.5 s and sets torch's thread count, which is noise for NumPy/Numba rows); CUDA blocks are
-timed with CUDA events around the block, one synchronisation per block.
+``timeit.Timer.autorange``, with a stop rule on the spread); CUDA blocks are timed with CUDA
+events around the block, one synchronisation per block. There is no fixed-repeat timer.
 
 Every timing row carries ``bandwidth_fraction``: bytes the operation must move (input read +
 output written) over the time, divided by this machine's measured copy bandwidth. A memory-bound
@@ -100,16 +102,6 @@ def cuda_timed(fn: Callable[[], Any], min_blocks: int = 3, warmup: int = 2, max_
     return _adaptive(block, min_blocks, max_time, min_block_s)
 
 
-def median_time(fn: Callable[[], Any], repeats: int = 7, warmup: int = 1, sync: Callable[[], None] | None = None) -> float:
-    """Median seconds per ``fn()`` (:func:`timed`, at least ``repeats`` blocks)."""
-    return timed(fn, min_blocks=repeats, warmup=warmup, sync=sync)["median_s"]
-
-
-def cuda_median_time(fn: Callable[[], Any], repeats: int = 7) -> float:
-    """Median seconds per ``fn()`` on the current CUDA stream (:func:`cuda_timed`)."""
-    return cuda_timed(fn, min_blocks=repeats)["median_s"]
-
-
 @functools.cache
 def copy_bandwidth(device: str = "cpu", nbytes: int = 256 * 2**20) -> float:
     """Measured copy bandwidth in bytes/s (read + write counted) of a large array copy
@@ -163,28 +155,6 @@ def row(impl: str, device: str, t: float | dict[str, Any], in_pixels: int, bytes
         "bytes_moved": int(bytes_moved),
         "pixels": int(in_pixels),
     }
-
-
-def bench_degradation(stage, device: str = "cpu", size: int = 512, repeats: int = 5, batch: int = 8) -> list[dict[str, Any]]:
-    """Time one degradation stage on a random ``batch x size x size x 3`` float32 batch (on the
-    GPU, batches of at least :data:`GPU_MIN_BYTES`)."""
-    from imgrestore.backend import xp_for
-    from imgrestore.degrade import Chain
-
-    if device == "cuda":
-        batch = max(batch, gpu_batch(size * size * 3 * 4))
-    xp = xp_for(device)  # type: ignore[arg-type]
-    x = xp.asarray(np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32))
-    chain = Chain([stage])
-    sync = None
-    if device == "cuda":
-        import cupy
-
-        sync = cupy.cuda.runtime.deviceSynchronize
-    out = chain(x, 0, range(batch))
-    t = timed(lambda: chain(x, 0, range(batch)), min_blocks=repeats, sync=sync)
-    return [row(f"imgrestore {stage.name} (stage, batch {batch})", device, t, batch * size * size,
-                x.nbytes + out.input.nbytes)]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

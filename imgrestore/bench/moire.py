@@ -41,14 +41,13 @@ def setup(stage, size: int, batch: int = BATCH):
 
 def bench_moire(stage, size: int = 256, repeats: int = 5, device: str = "cpu") -> list[dict[str, Any]]:
     """Rows ``{"impl", "device", "median_s", "mpix_per_s", "bandwidth_fraction"}``, ours first."""
-    from imgrestore.bench import cuda_timed, row, timed
+    from imgrestore.bench.timing import cuda_timed, gpu_batch, row, timed
     from imgrestore.kernels.moire import moire_batch
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"bench_moire: device must be 'cpu' or 'cuda', got {device!r}")
     batch = BATCH
     if device == "cuda":  # fill the device: at least 1 GiB of screenshot crops
-        from imgrestore.bench import gpu_batch
         from imgrestore.degrade import Chain
 
         hs, ws = Chain([stage]).source_size((size, size))

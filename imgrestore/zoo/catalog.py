@@ -1,0 +1,45 @@
+"""All known models (built-in, then plugins'), lookup by name, and each one's state here."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+
+from imgrestore.errors import UserError
+from imgrestore.zoo.builtin import BUILTIN
+from imgrestore.zoo.cache import cached_path
+from imgrestore.zoo.entry import ModelEntry, Packaged
+
+NOT_PACKAGED = "not packaged in this build"
+
+
+def all_models() -> dict[str, ModelEntry]:
+    """name -> entry: the built-in models, then those plugins contribute (``imgrestore_models``)."""
+    from imgrestore.registry import get_registry
+
+    out = {m.name: m for m in BUILTIN}
+    for name, entry in get_registry().models.items():
+        if name in out:  # the registry already refuses these; a plugin added behind its back
+            warnings.warn(f"model {name!r} from a plugin: the name is a built-in model; skipped", stacklevel=2)
+            continue
+        out[name] = entry
+    return out
+
+
+def get_model(name: str, option: str = "--model") -> ModelEntry:
+    """The entry called `name`, or a one-line UserError listing the known names."""
+    models = all_models()
+    if name in models:
+        return models[name]
+    close = difflib.get_close_matches(name, list(models), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UserError(f"{option} {name!r}: no such model{hint}; known: {', '.join(sorted(models))} "
+                    "(see 'imgrestore models')")
+
+
+def state(entry: ModelEntry) -> str:
+    """``packaged``, ``not packaged in this build``, ``cached`` or ``not downloaded`` (cheap:
+    no hashing; a cached file's hash is checked when it is used)."""
+    if isinstance(entry.source, Packaged):
+        return "packaged" if entry.source.path.is_file() else NOT_PACKAGED
+    return "cached" if cached_path(entry).is_file() else "not downloaded"
