@@ -33,6 +33,11 @@ def enabled() -> bool:
     return os.environ.get(ENV_OFF, "1").strip().lower() not in ("0", "off", "false", "no")
 
 
+def line_period() -> float:
+    """Seconds between the plain progress lines written when stderr is not a terminal."""
+    return _every()
+
+
 def _every() -> float:
     try:
         return max(0.0, float(os.environ.get(ENV_EVERY, DEFAULT_EVERY)))

@@ -211,3 +211,46 @@ def test_restore_cli_output_has_no_frame(tmp_path, cli, extra):
     cell = pat[20:22, 20:22]  # the interior's 2x2 period (rows and columns 20, 21 have the pattern's phase)
     ref = np.tile(cell, (27, 36, 1))[:53, :71]
     assert band_error(pat - ref) <= TOL
+
+
+# -- the shipped model ------------------------------------------------------------------------------------
+def _shipped():
+    from imgrestore.zoo.catalog import get_model, state
+
+    if state(get_model("moire")) != "packaged":
+        pytest.skip("the moire model is not packaged in this build")
+    from imgrestore.zoo.load import load_model
+
+    model, spec, _ = load_model("moire")
+    return model, spec
+
+
+@pytest.mark.parametrize("level", [0.3, 0.62, 0.9])
+def test_shipped_moire_model_leaves_no_frame_on_a_flat_screen(level):
+    """Issue 12: a restored flat screen has no border band differing from the interior by more
+    than 2/255 (the trained weights, default inference: reflected margin, tiled)."""
+    model, spec = _shipped()
+    img = np.full((203, 259, 3), level, np.float32)
+    out = Restorer(model, spec, tile=128)(img)
+    assert band_error(out - img) <= TOL
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"no real moiré photos under {REAL}")
+def test_shipped_moire_model_leaves_no_frame_on_real_photos():
+    """Issue 12: restored real photos have no systematic border band: each photo's crop restored on
+    its own against the same pixels restored with real context around them, mean over the photos
+    per side and channel within 2/255 (as test_real_photo_has_no_frame, with the shipped weights)."""
+    from imgrestore.io import read_image
+
+    model, spec = _shipped()
+    restorer = Restorer(model, spec, tile=None)
+    photos = [read_image(p)[..., :3] for p in sorted(REAL.glob("*.png"))]
+    if not photos:
+        pytest.skip(f"no PNG under {REAL}")
+    m = 40
+    biases = []
+    for x in photos:
+        h, w = x.shape[0] - 2 * m - 1, x.shape[1] - 2 * m
+        ref = restorer(x)[m:m + h, m:m + w]
+        biases.append(side_bias(restorer(np.ascontiguousarray(x[m:m + h, m:m + w])) - ref))
+    assert np.abs(np.mean(biases, 0)).max() <= TOL

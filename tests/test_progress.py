@@ -167,3 +167,25 @@ def test_bar_in_a_real_terminal_and_lines_in_one_without_columns(cols):
         assert "demo: 100%" in text and "3/3" in text and "|" in text, text
     else:
         assert "demo: 3/3 it (100%)" in text and "|" not in text, text
+
+
+def test_fit_progress_without_a_terminal_is_a_line_every_few_seconds(monkeypatch):
+    """Logs and CI get the first read-back's line, then one per IMGRESTORE_PROGRESS_EVERY seconds
+    (not one per log interval), and the last."""
+    import io
+
+    from imgrestore.train.log import Progress
+
+    monkeypatch.setenv("IMGRESTORE_PROGRESS_EVERY", "1000")
+    buf = io.StringIO()
+    p = Progress(100, every=10, stream=buf)
+    for it in range(1, 101):
+        p.update(it, {"loss": 1.0 / it})
+    lines = buf.getvalue().splitlines()
+    assert [ln.split()[1] for ln in lines] == ["10/100", "100/100"]
+    monkeypatch.setenv("IMGRESTORE_PROGRESS_EVERY", "0")
+    buf = io.StringIO()
+    p = Progress(20, every=10, stream=buf)
+    for it in range(1, 21):
+        p.update(it, {"loss": 1.0})
+    assert len(buf.getvalue().splitlines()) == 20  # period 0: every update

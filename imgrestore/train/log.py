@@ -55,9 +55,9 @@ def _fmt_time(s: float) -> str:
 
 
 class Progress:
-    """One status line on stderr: iteration, it/s, losses, ETA. Rewritten in place on a
-    terminal (at most every `interval` s), printed as separate lines every `every`
-    iterations otherwise (logs, CI)."""
+    """One status line on stderr: iteration, it/s, losses, ETA. A tqdm bar on a terminal; otherwise
+    (logs, CI) separate lines: the first read-back (every `every` iterations), then one every
+    ``IMGRESTORE_PROGRESS_EVERY`` seconds (default 5, as every command's progress), and the last."""
 
     def __init__(self, total: int, start: int = 0, prefix: str = "fit", stream: TextIO | None = None,
                  interval: float = 0.5, every: int = 100, enabled: bool = True) -> None:
@@ -65,6 +65,10 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval, self.every, self.enabled = interval, max(1, every), enabled
+        from imgrestore.progress import line_period
+
+        self.period = line_period()
+        self.lines = 0
         self.t0 = time.perf_counter()
         self.last = 0.0
         self.width = 0
@@ -95,9 +99,11 @@ class Progress:
             text = self.line(it, losses)
             self.stream.write("\r" + text.ljust(self.width))
             self.width = len(text)
-        else:
-            if it % self.every and it < self.total:
+        else:  # logs, CI: a line at the first read-back, then every few seconds, and at the end
+            first = it % self.every == 0 and not self.lines  # the first losses read back
+            if it < self.total and not first and now - (self.last if self.lines else self.t0) < self.period:
                 return
+            self.lines += 1
             self.stream.write(self.line(it, losses) + "\n")
         self.last = now
         self.stream.flush()
