@@ -754,3 +754,13 @@ def cupyx_modules(cp) -> dict[str, types.ModuleType]:
     root.scipy, sci.ndimage = sci, ndi
     return {"cupyx": root, "cupyx.scipy": sci, "cupyx.scipy.ndimage": ndi}
 
+
+def install(monkeypatch, cp) -> None:
+    """Put the fake ``cp`` into ``sys.modules`` as ``cupy``, with its ``cupyx`` stand-ins beside it
+    (:func:`cupyx_modules`), for the duration of a test (``monkeypatch`` puts back what was there)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    for name, mod in cupyx_modules(cp).items():
+        monkeypatch.setitem(sys.modules, name, mod)
+

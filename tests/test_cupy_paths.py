@@ -44,9 +44,7 @@ def _install(monkeypatch, device_count: int = 2):
 
     pkg = importlib.import_module("imgrestore.kernels")
     fake = fake_cupy.new_cupy(launch.CONTRACTS, device_count=device_count)
-    monkeypatch.setitem(sys.modules, "cupy", fake)
-    for mod, m in fake_cupy.cupyx_modules(fake).items():  # the finishing blurs of kernels/tone.py
-        monkeypatch.setitem(sys.modules, mod, m)
+    fake_cupy.install(monkeypatch, fake)
     for name in LAUNCHERS:
         monkeypatch.delitem(sys.modules, f"{pkg.__name__}.{name}", raising=False)
         monkeypatch.delattr(pkg, name, raising=False)

@@ -105,7 +105,7 @@ def cp(monkeypatch):
     """The fake ``cupy`` in ``sys.modules``; jpeg_cuda imported fresh against it (see test_cuda_launch)."""
     pkg = importlib.import_module("imgrestore.kernels")
     fake = fake_cupy.new_cupy(CONTRACTS)
-    monkeypatch.setitem(sys.modules, "cupy", fake)
+    fake_cupy.install(monkeypatch, fake)
     monkeypatch.delitem(sys.modules, f"{pkg.__name__}.jpeg_cuda", raising=False)
     monkeypatch.delattr(pkg, "jpeg_cuda", raising=False)
     yield fake

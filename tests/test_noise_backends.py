@@ -228,7 +228,7 @@ def cp(monkeypatch):
     fake_cupy = pytest.importorskip("fake_cupy")
     pkg = importlib.import_module("imgrestore.kernels")
     fake = fake_cupy.new_cupy(CONTRACTS)
-    monkeypatch.setitem(sys.modules, "cupy", fake)
+    fake_cupy.install(monkeypatch, fake)
     monkeypatch.delitem(sys.modules, f"{pkg.__name__}.noise_cuda", raising=False)
     monkeypatch.delattr(pkg, "noise_cuda", raising=False)
     yield fake

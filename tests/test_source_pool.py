@@ -133,9 +133,7 @@ def fake_cp(monkeypatch):
     from imgrestore import backend
 
     cp = fake_cupy.new_cupy({}, device_count=1)
-    monkeypatch.setitem(sys.modules, "cupy", cp)
-    for mod, m in fake_cupy.cupyx_modules(cp).items():  # the moiré finishing blurs (kernels/tone.py)
-        monkeypatch.setitem(sys.modules, mod, m)
+    fake_cupy.install(monkeypatch, cp)
     stale = [m for m in sys.modules if m.startswith("imgrestore.kernels.") and m.endswith("_cuda")]
     for name in stale:  # CUDA launchers re-import against this fake (and are forgotten afterwards)
         monkeypatch.delitem(sys.modules, name)
