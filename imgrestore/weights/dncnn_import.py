@@ -163,19 +163,22 @@ def _numpy(name: str, t: Any, path: Path) -> np.ndarray:
     """A loaded tensor as numpy, refusing views larger than the bytes behind them: a stride-0
     tensor can claim gigabytes over a one-element storage, and copying it would exhaust memory."""
     held = t.untyped_storage().nbytes() // max(1, t.element_size())
-    if t.numel() > held:
-        raise UserError(f"{path}: tensor {name} claims {t.numel():,} elements ({tuple(t.shape)}, strides "
-                        f"{tuple(t.stride())}) over a storage of {held:,}; refusing to expand such a view")
+    _check_view(path, name, t.numel(), tuple(t.shape), tuple(t.stride()), held)
     return t.detach().cpu().numpy()
+
+
+def _check_view(path: Path, name: str, numel: int, shape: tuple, stride: tuple, held: int) -> None:
+    """Refuse a tensor view claiming more elements than the storage behind it holds."""
+    if numel > held:
+        raise UserError(f"{path}: tensor {name} claims {numel:,} elements ({shape}, strides {stride}) over a "
+                        f"storage of {held:,}; refusing to expand such a view")
 
 
 def _standin_numpy(name: str, t: Any, path: Path) -> np.ndarray:
     """A legacy file's tensor as numpy, refusing (like :func:`_numpy`) views larger than their storage."""
-    data = t.storage.data
-    numel = int(np.prod(t.size, dtype=object)) if t.size else 1
-    if data is not None and numel > data.size:
-        raise UserError(f"{path}: tensor {name} claims {numel:,} elements ({tuple(t.size)}, strides "
-                        f"{tuple(t.stride)}) over a storage of {data.size:,}; refusing to expand such a view")
+    if t.storage.data is not None:
+        numel = int(np.prod(t.size, dtype=object)) if t.size else 1
+        _check_view(path, name, numel, tuple(t.size), tuple(t.stride), t.storage.data.size)
     return t.numpy()
 
 
