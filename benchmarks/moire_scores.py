@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from moire_realism import DATA, real_sets, synthetic_pairs  # noqa: E402
+from moire_realism import DATA, example_tile, real_sets, synthetic_pairs  # noqa: E402
 
 DEFAULT_FIGURE = Path(tempfile.gettempdir()) / "imgrestore-moire-scores.png"
 T0 = time.perf_counter()
@@ -42,14 +42,6 @@ T0 = time.perf_counter()
 
 def say(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:7.0f} s] {msg}", file=sys.stderr, flush=True)
-
-
-def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    if side <= 0 or (h <= side and w <= side):
-        return img
-    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return img[y:y + side, x:x + side]
 
 
 def load_model(ref: str, device: str):
@@ -125,7 +117,7 @@ def draw(path: Path, real: list[tuple[str, np.ndarray]], outs: dict[str, list[np
         for j, c in enumerate(cols):
             img = x if c == "input" else outs[c][i]
             ax = axes[i, j]
-            ax.imshow(centre_crop(img, side), interpolation="nearest")
+            ax.imshow(example_tile(img, side), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(c)
@@ -177,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     real: list[tuple[str, np.ndarray]] = []
     if args.data.is_dir():
         sets = real_sets(args.data)
-        real = [(n, centre_crop(im, args.crop)) for n, im in sets["uhdm"]] + sets["realscreen"]
+        real = [(n, example_tile(im, args.crop) if args.crop > 0 else im) for n, im in sets["uhdm"]] + sets["realscreen"]
     if not real:
         say(f"no real photos under {args.data}: synthetic scores only")
     res, outs = scores(fns, pairs, real, args.tile)
