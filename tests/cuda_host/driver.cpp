@@ -10,6 +10,7 @@
 // T is a file holding the curve tables (inverse, forward, slope), sent once rather than per call.
 #include "shim.h"
 #include "../../kernels/camera.cu"
+#include "launch.h"  // launch(): every (block, thread) in turn (camera.cu has no barriers)
 
 #include <algorithm>
 #include <cstdio>
@@ -31,20 +32,6 @@ template <typename T> static std::vector<T> read(long long n, FILE* f = stdin)
 template <typename T> static void write(const std::vector<T>& v)
 {
     std::fwrite(v.data(), sizeof(T), v.size(), stdout);
-}
-
-// <<<grid, block>>>: every (block, thread) in turn. Valid because no kernel here shares data
-// between threads (no __shared__, no __syncthreads, no atomics; each output has one writer).
-template <typename F> static void launch(dim3 grid, dim3 block, F kernel)
-{
-    gridDim = grid;
-    blockDim = block;
-    for (blockIdx.z = 0; blockIdx.z < grid.z; ++blockIdx.z)
-        for (blockIdx.y = 0; blockIdx.y < grid.y; ++blockIdx.y)
-            for (blockIdx.x = 0; blockIdx.x < grid.x; ++blockIdx.x)
-                for (threadIdx.z = 0; threadIdx.z < block.z; ++threadIdx.z)
-                    for (threadIdx.y = 0; threadIdx.y < block.y; ++threadIdx.y)
-                        for (threadIdx.x = 0; threadIdx.x < block.x; ++threadIdx.x) kernel();
 }
 
 static const unsigned int BLOCK = 256;  // camera_cuda._BLOCK
