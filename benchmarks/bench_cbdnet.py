@@ -32,7 +32,7 @@ def main() -> None:
     import numba
 
     from imgrestore.bench.timing import copy_bandwidth, format_table, machine_name
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.bench.camera import BATCH, bench_cbdnet, speedup
 
     stage = Chain.parse(f"cbdnet:crf_file={crf_file}" if crf_file else "cbdnet").stages[0]

@@ -54,7 +54,7 @@ def main() -> None:
     import numba
 
     from imgrestore.bench.timing import copy_bandwidth, format_table, machine_name
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.bench.moire import BATCH, bench_moire
 
     stage = Chain.parse(args.spec).stages[0]

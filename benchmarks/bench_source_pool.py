@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="Also write the numbers here.")
     a = ap.parse_args()
 
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.sources.source import SCREEN_COUNT, screen_sources
     from imgrestore.train.data import SynthStream
 

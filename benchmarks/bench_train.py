@@ -57,7 +57,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from imgrestore.cli.fit import parse_config
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.errors import UserError
     from imgrestore.synth import SynthConfig, chain_content, synthesize
     from imgrestore.train.data import load_sources

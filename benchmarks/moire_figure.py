@@ -102,7 +102,7 @@ def real_crops(data: Path, size: int, limit: int | None = None) -> list[tuple[st
 
 def synthetic_crops(spec: str, size: int, count: int, seed: int, device: str) -> tuple[list, list]:
     """(inputs, targets) of `count` pairs written by imgrestore's synth from rendered screens."""
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.io import read_image
     from imgrestore.sources.source import screen_sources
     from imgrestore.synth import SynthConfig, synthesize

@@ -110,7 +110,7 @@ def real_sets(data: Path, uhdm_scale: float = 1.0) -> dict[str, list[tuple[str, 
 def synthetic_pairs(spec: str, count: int, patch: int, seed: int, batch: int = 8) -> tuple[list, list]:
     """`count` (input, target) pairs of `spec` made in-process, as `imgrestore fit` streams them:
     crops of screens rendered in code (seed), degraded by the chain; sample i depends on (seed, i)."""
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.sources.source import screen_sources
     from imgrestore.train.data import SynthStream
 
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"moire_realism: error: {bad[0]}", file=sys.stderr)
         return 2
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.errors import UserError
 
     try:

@@ -50,7 +50,7 @@ def load_model(ref: str, device: str):
 
     path = Path(ref)
     if path.suffix == ".safetensors" or path.exists():
-        from imgrestore.weights.checkpoint import load_network
+        from imgrestore.registry import load_network
 
         model, spec, _ = load_network(path)
     else:

@@ -63,12 +63,12 @@ def main() -> None:
 
     import torch
 
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.io import read_image, write_image
     from imgrestore.metrics import psnr
     from imgrestore.restore import Restorer
     from imgrestore.train.stages import FitOptions, fit
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
 
     torch.set_num_threads(2)
     out = Path(args.out)

@@ -123,7 +123,7 @@ def read_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def make_sets(sets: list[dict[str, Any]], procs: int, logs: Path) -> None:
     """Write each set with `imgrestore synth` (resumable): in this process when `procs` < 2,
     else as `procs` shard processes at a time (one Numba thread each)."""
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.sources.source import screen_sources
     from imgrestore.synth import SynthConfig, merge_manifest, synthesize
 
@@ -203,7 +203,7 @@ class Models:
             return [np.clip(x, 0, 1) for x in images]
         if model not in self.cache:
             from imgrestore.restore import Restorer
-            from imgrestore.weights.checkpoint import load_network
+            from imgrestore.registry import load_network
 
             net, spec, _ = load_network(model)
             self.cache[model] = Restorer(net, spec, device=self.device, tile=None)
@@ -304,8 +304,10 @@ def run(argv: list[str] | None) -> int:
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    from imgrestore.degrade import Chain
-    from imgrestore.train.stages import SURROGATE_LR, FitOptions, fit, get_spec, options_dict
+    from imgrestore.chain import Chain
+    from imgrestore.registry import get_spec
+    from imgrestore.train.options import SURROGATE_LR, options_dict
+    from imgrestore.train.stages import FitOptions, fit
 
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,9 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str | None]] = {
     "synthesize": ("imgrestore.api", "synthesize"),
     "fit": ("imgrestore.api", "fit"),
-    "Chain": ("imgrestore.degrade.chain", "Chain"),
+    "Chain": ("imgrestore.chain", "Chain"),
     "Pair": ("imgrestore.degrade.base", "Pair"),
-    "load_network": ("imgrestore.weights.checkpoint", "load_network"),
+    "load_network": ("imgrestore.registry", "load_network"),
     "save_checkpoint": ("imgrestore.weights.checkpoint", "save_checkpoint"),
     "Restorer": ("imgrestore.restore", "Restorer"),
     "metrics": ("imgrestore.metrics", None),

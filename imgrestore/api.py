@@ -12,7 +12,7 @@ from imgrestore.errors import UserError
 
 def synthesize(chain: Any, images: Any, seed: int = 0, start: int = 0) -> Any:
     """Degrade clean `images` with `chain` (a spec such as ``"bicubic:scale=4 | awgn:sigma=25"``,
-    a ``.toml`` file or a :class:`~imgrestore.degrade.Chain`); returns a
+    a ``.toml`` file or a :class:`~imgrestore.chain.Chain`); returns a
     :class:`~imgrestore.degrade.Pair` (``input``, ``target``: N,H,W,C float32, ``params``).
 
     `images`: one H,W,C (or H,W) image or an N,H,W,C batch, float in [0, 1] (uint8/uint16 are
@@ -20,7 +20,7 @@ def synthesize(chain: Any, images: Any, seed: int = 0, start: int = 0) -> Any:
     ``start + i`` of run `seed`: the same (seed, index) always gives the same degradation, as in
     ``imgrestore synth``.
     """
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.guards import batch
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

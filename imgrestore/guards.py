@@ -7,7 +7,7 @@ refused with one message that says what was given and what to do:
 * torch tensors: converted with ``.detach().cpu().numpy()`` (a CUDA tensor is copied to the host);
   their usual channels-first layout is refused like NumPy's (below), never silently reread.
 * uint8 / uint16: scaled to [0, 1] (divided by 255 / 65535) where images go in
-  (:class:`~imgrestore.degrade.Chain`, :class:`~imgrestore.restore.Restorer`); refused by the
+  (:class:`~imgrestore.chain.Chain`, :class:`~imgrestore.restore.Restorer`); refused by the
   metrics, which compare values and must not guess a scale. Other integer and bool dtypes: refused.
 * float16/float64: converted to float32 (images) or float64 (metrics).
 * channels first (C,H,W or N,C,H,W with C in 1, 3, 4 and a last axis that is not): refused,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from imgrestore.degrade import Degradation
     from imgrestore.network import NetworkSpec
-    from imgrestore.zoo import ModelEntry
+    from imgrestore.pretrained import ModelEntry
 
 PROJECT = "imgrestore"
 hookspec = pluggy.HookspecMarker(PROJECT)

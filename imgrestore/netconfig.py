@@ -13,7 +13,8 @@ table
 
 Old spellings stay valid through per-network ``aliases`` (alias -> canonical name): a
 checkpoint saved with an old key still loads, and what is stored from now on uses the canonical
-names. Nothing here imports torch.
+names. Nothing here imports torch, nor the registry (it sits above this module): checking a
+network named by the user is :func:`imgrestore.registry.check_plugin_config`.
 """
 
 from __future__ import annotations
@@ -259,18 +260,3 @@ def check_network_config(spec: Any, config: Mapping[str, Any], option: str = "--
     if not getattr(spec, "options", None):
         return dict(config)
     return check_config(spec.name, spec.options, config, option, getattr(spec, "aliases", None))
-
-
-def check_plugin_config(plugin: str, config: Mapping[str, Any], option: str = "--net-config",
-                        plugin_option: str = "--plugin") -> dict[str, Any]:
-    """`config` checked against the options of the installed network `plugin` (what ``fit``
-    and ``imgrestore run``'s up-front checks call); an unknown network is a one-line UserError
-    with the closest name."""
-    from imgrestore.registry import get_registry
-
-    nets = get_registry().networks
-    if plugin not in nets:
-        close = difflib.get_close_matches(plugin, list(nets), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"{plugin_option} {plugin!r}: no such network{hint}; known: {', '.join(sorted(nets))}")
-    return check_network_config(nets[plugin], config, option)

@@ -1,22 +1,33 @@
-"""The plugin registry: pluggy manager, entry-point loading, name -> degradation/network/command.
+"""The plugin registry: pluggy manager, entry-point loading, name -> degradation/network/command/model.
 
 Plugins are loaded one by one (not with pluggy's ``load_setuptools_entrypoints``, which stops at
 the first broken plugin), so a plugin that fails to import, raises in a hook or clashes on a
 name is reported on stderr and skipped while the rest keep working.
+
+The registry sits above what it checks contributions against (:mod:`imgrestore.hookspecs`,
+:mod:`imgrestore.network`, :mod:`imgrestore.pretrained`, :class:`imgrestore.degrade.Degradation`)
+and above the components that take its tables as a parameter (:mod:`imgrestore.netconfig`,
+:mod:`imgrestore.weights`): the lookups by name that need the installed plugins' tables on
+their behalf are here (:func:`check_plugin_config`, :func:`load_network`); the zoo, above the
+registry, looks its models and networks up itself.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable
 
 import pluggy
 
 from imgrestore import hookspecs
+from imgrestore.errors import UserError
 
 ENTRY_POINT_GROUP = "imgrestore"
 DISABLE_ENV = "IMGRESTORE_DISABLE_PLUGINS"  # comma-separated plugin names not to load
@@ -158,7 +169,7 @@ def _check_command(item: Any) -> str:
 
 
 def _check_model(item: Any) -> str:
-    from imgrestore.zoo.entry import check_entry
+    from imgrestore.pretrained import check_entry
 
     return check_entry(item)
 
@@ -177,3 +188,48 @@ def new_registry(load: bool = True, report: Callable[[str], None] | None = None)
 def get_registry() -> Registry:
     """The process-wide registry, loaded on first use."""
     return new_registry()
+
+
+# -- lookups by name in the installed plugins' tables -------------------------------------------
+
+
+def check_plugin_config(plugin: str, config: Mapping[str, Any], option: str = "--net-config",
+                        plugin_option: str = "--plugin") -> dict[str, Any]:
+    """`config` checked against the options of the installed network `plugin` (what ``fit``
+    checks before any work); an unknown network is a one-line UserError with the closest name."""
+    from imgrestore.netconfig import check_network_config
+
+    return check_network_config(get_spec(plugin, plugin_option), config, option)
+
+
+def get_spec(name: str, option: str = "--plugin") -> Any:
+    """The installed network `name`, or a one-line UserError naming `option` and the closest name."""
+    nets = get_registry().networks
+    if name not in nets:
+        close = difflib.get_close_matches(name, list(nets), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"{option} {name!r}: no such network{hint}; known: {', '.join(sorted(nets))}")
+    return nets[name]
+
+
+def load_network(path: Path | str, plugin: str | None = None):
+    """Build a checkpoint's network from the installed plugin it names and load the weights
+    (``imgrestore.load_network``): :func:`imgrestore.weights.checkpoint.load_network` with the
+    registry's networks. Returns ``(model, spec, checkpoint)``."""
+    from imgrestore.weights.checkpoint import load_network as load
+
+    return load(path, plugin, networks=_RegistryNetworks())
+
+
+class _RegistryNetworks(Mapping):
+    """The process-wide registry's networks, loaded at the first look-up: a missing or foreign
+    checkpoint is reported before any plugin is imported."""
+
+    def __getitem__(self, name: str) -> Any:
+        return get_registry().networks[name]
+
+    def __iter__(self):
+        return iter(get_registry().networks)
+
+    def __len__(self) -> int:
+        return len(get_registry().networks)

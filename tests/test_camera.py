@@ -296,7 +296,7 @@ def test_fused_bands_side_on_off_and_raw_steps_equal_the_oracle(noisy):
 
 
 def test_speedup_helper_times_both_in_alternation():
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.bench.camera import speedup
 
     with warnings.catch_warnings():

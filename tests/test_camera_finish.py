@@ -83,7 +83,7 @@ def test_sharpen_overshoot_of_a_step_and_flat_areas_untouched():
 
 
 def test_old_look_is_reachable_and_defaults_are_calibrated():
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     old = Chain.parse("moire:k=1.2-4,roll=0-20,tilt=0-20,pan=0-20,defocus=0,exposure=1,gain=1,sharpen=0,"
                       "chroma_denoise=0")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imgrestore import crf
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 from imgrestore.errors import SpecError, UserError
 
 from conftest import shared_path

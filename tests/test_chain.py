@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 from imgrestore.errors import SpecError
 
 

@@ -440,7 +440,7 @@ def test_imresize_of_a_strided_float64_view_and_the_table_cache(cp):
 
 @pytest.mark.parametrize("n,size,scale", [(1, 24, 4), (3, 17, 3), (2, 9, 2)])
 def test_bicubic_plugin_on_cupy(cp, n, size, scale):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.kernels.resize import output_size
 
     pair = Chain.parse(f"bicubic:scale={scale}")(_dev(cp, (n, size, size + 1, 3)), 0, range(n))
@@ -593,7 +593,7 @@ def test_mosaic_noise_alone(cp):
     ("cbdnet:jpeg=false | bicubic:scale=2", 3),  # the sigma side map is resized too
 ])
 def test_cbdnet_plugin_on_cupy(cp, spec, c):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     n, h, w = 3, 11, 14
     chain = Chain.parse(spec)
@@ -732,7 +732,7 @@ def test_camera_batch_on_a_non_current_device(cp):
     ("moire:jpeg=false", 1),
 ])
 def test_moire_plugin_on_cupy(cp, spec, c):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     chain = Chain.parse(spec)
     out_hw = (13, 11)

@@ -228,7 +228,7 @@ def _sigma01(sigma255: list[float]) -> np.ndarray:
 
 
 def test_awgn_on_cupy_draws_noise_keyed_by_seed_index_and_stage(cp):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     n, h, w, c = 3, 9, 11, 3
     a, idx, seed = _rand((n, h, w, c)), [4, 9, 2], 7
@@ -253,7 +253,7 @@ def test_awgn_on_cupy_draws_noise_keyed_by_seed_index_and_stage(cp):
 def test_awgn_on_cupy_is_the_same_whatever_the_batch(cp):
     """Each sample's noise key depends on (seed, index, stage) only, whatever the batch."""
     from imgrestore import rng
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     a = _rand((5, 8, 6, 1), seed=3)
     chain = Chain.parse("awgn:sigma=5-50 | awgn:sigma=10")
@@ -273,7 +273,7 @@ def test_awgn_on_cupy_is_the_same_whatever_the_batch(cp):
 
 
 def test_awgn_clip_on_cupy(cp):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     Chain.parse("awgn:sigma=200,clip=true")(cp.asarray(_rand((2, 6, 6, 3))), 0, [0, 1])
     Chain.parse("awgn:sigma=200")(cp.asarray(_rand((2, 6, 6, 3))), 0, [0, 1])
@@ -282,7 +282,7 @@ def test_awgn_clip_on_cupy(cp):
 
 @pytest.mark.parametrize("c", [3, 1])
 def test_jpeg_on_cupy_is_bit_identical_to_the_cpu(cp, c):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     a = _rand((3, 16, 24, c), seed=c)
     chain = Chain.parse("jpeg:quality=20-95,subsampling=420,444")
@@ -304,7 +304,7 @@ def test_mixed_chain_on_cupy_stays_on_the_batch_device(cp, device):
     """Every stage's output, side map and kernel launch on the batch's GPU, also when that is not
     the current one (stages that make arrays, like awgn's noise or jpeg's result, make them
     beside the batch)."""
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     chain = Chain.parse(MIXED)
     out_hw = (12, 10)
@@ -328,7 +328,7 @@ def test_mixed_chain_on_cupy_stays_on_the_batch_device(cp, device):
 
 
 def test_awgn_jpeg_chain_on_a_non_current_gpu_equals_gpu_0(cp):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     a = _rand((2, 10, 12, 3), seed=9)
     chain = Chain.parse("awgn:sigma=0-55 | jpeg:quality=30-95")
@@ -424,7 +424,7 @@ def test_synth_cuda_kernel_chains_run(cp, cli, src, tmp_path, spec, in_side):
     assert read_image(tmp_path / "gpu" / e["target"]).shape == (16, 16, 3)
     assert np.load(tmp_path / "gpu" / e["side"]["sigma"]).shape[:2] == (in_side, in_side)
     # sources, crops and parameters are drawn on the host: the CPU would write the same targets
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     chain = Chain.parse(spec)
     assert [x["params"] for x in g] == [chain.draw(2, x["index"]) for x in g]
@@ -445,7 +445,7 @@ def test_synth_cuda_moire_on_rendered_screens(cp, cli, tmp_path):
 @needs_torch
 def test_synth_stream_gpu_is_synth_pair_i_and_goes_to_torch_without_a_host_copy(cp, cli, src, tmp_path):
     from imgrestore import backend
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.io import read_image
     from imgrestore.train import data as D
     from imgrestore.train.loop import to_nchw
@@ -483,7 +483,7 @@ def test_synth_stream_gpu_is_synth_pair_i_and_goes_to_torch_without_a_host_copy(
 
 @needs_torch
 def test_synth_stream_gpu_with_kernel_stages(cp, src):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.train import data as D
     from imgrestore.train.loop import to_nchw
 

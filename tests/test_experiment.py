@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imgrestore.cli.main import cli as ROOT_CLI
 from imgrestore.experiment import load_experiment, plan, read_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,7 +260,7 @@ def test_bad_run_options(cli, tmp_path):
 
 
 def test_plan_api_reasons(workdir):
-    exp = load_experiment(_write(workdir))
+    exp = load_experiment(_write(workdir), ROOT_CLI)
     d = plan(exp, {"steps": {}})
     assert [x.reason for x in d] == ["never run"] * 3 and all(x.run and x.clear for x in d)
     assert exp.step("score_pairs").deps == ["pairs"] and exp.step("score").deps == []
@@ -270,7 +271,7 @@ def _has_fit() -> bool:
     from imgrestore.experiment import find_command
 
     try:
-        return find_command(("fit",)) is not None
+        return find_command(ROOT_CLI, ("fit",)) is not None
     except ImportError:
         return False
 
@@ -330,7 +331,7 @@ json = true
     res = json.loads((out / "results.json").read_text())
     assert res["score"]["result"]["mean"]["images"] == 4
     assert (out / "train" / "model.safetensors").is_file()
-    assert load_experiment(exp, out).step("score").deps == ["pairs", "train"]
+    assert load_experiment(exp, ROOT_CLI, out).step("score").deps == ["pairs", "train"]
     code, _, err = cli("run", str(exp), "--out", str(out))
     assert code == 0 and all(v.startswith("skip") for v in _actions(err).values()), err
     # an interrupted training step continues with --resume in its folder
@@ -368,7 +369,7 @@ y = false
 no-round = false
 after = ["a"]
 """)
-    e = load_experiment(exp, tmp_path / "out")
+    e = load_experiment(exp, ROOT_CLI, tmp_path / "out")
     a, b = e.steps
     assert a.argv == ["--save-side", "--count", "3", "--bits", "16", "--out", str(tmp_path / "out" / "a"), "--", "awgn"]
     assert b.argv[:5] == ["--weights", "w.safetensors", "--clean", "c", "--rgb"] and "--no-round" not in b.argv

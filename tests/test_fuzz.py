@@ -113,7 +113,7 @@ SPEC_TEXT = st.one_of(st.lists(STAGE_TEXT, min_size=1, max_size=3).map(" | ".joi
 @FUZZ
 @given(SPEC_TEXT)
 def test_fuzz_chain_spec_parser(text):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     chain = outcome(Chain.parse, text, _registry())
     if chain is not None:  # what parses prints back to a spec that parses to the same chain
@@ -165,13 +165,13 @@ VALID_CHAIN = (b'[[degradation]]\nname = "bicubic"\nscale = 2\n\n[[degradation]]
 @FUZZ
 @given(st.one_of(chain_toml().map(str.encode), mutated(VALID_CHAIN), st.binary(max_size=64)))
 def test_fuzz_chain_toml_loader(data):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     outcome(Chain.from_toml, _file(data, "chain.toml"), _registry())
 
 
 # ---------------------------------------------------------------------------------------------
-# experiment TOML files (imgrestore/experiment.py; only called here)
+# experiment TOML files (imgrestore/experiment/; only called here)
 
 VALID_EXPERIMENT = (b'[defaults]\ndevice = "cpu"\n\n[[step]]\nname = "speed"\ncommand = "bench net"\n'
                     b'args = ["dncnn-s"]\nsizes = "16,24"\nrepeats = 1\njson = true\n\n'
@@ -199,10 +199,11 @@ def experiment_toml(draw) -> str:
 @FUZZ
 @given(st.one_of(experiment_toml().map(str.encode), mutated(VALID_EXPERIMENT), st.binary(max_size=64)))
 def test_fuzz_experiment_toml_loader(data):
+    from imgrestore.cli.main import cli as root
     from imgrestore.experiment import load_experiment
 
     path = _file(data, "experiment.toml")
-    outcome(load_experiment, path, _TMP / "runs")
+    outcome(load_experiment, path, root, _TMP / "runs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,7 +321,8 @@ def test_fuzz_legacy_pickle_import(legacy_pth, data):
 @FUZZ_SLOW
 @given(data=st.data())
 def test_fuzz_safetensors_loader(checkpoint_bytes, data):
-    from imgrestore.weights.checkpoint import load_network, read_checkpoint
+    from imgrestore.registry import load_network
+    from imgrestore.weights.checkpoint import read_checkpoint
 
     blob = data.draw(st.one_of(mutated(checkpoint_bytes), st.binary(max_size=64)))
     path = _file(blob, "w.safetensors")

@@ -15,9 +15,9 @@ import tifffile
 from PIL import Image
 
 from conftest import SHARED_DATA
-from imgrestore import io as iomod
-from imgrestore import pngcodec
 from imgrestore.errors import ImageReadError, UserError
+from imgrestore.io import png16
+from imgrestore.io import write as io_write
 from imgrestore.io import (
     IMAGE_SUFFIXES,
     ImageWarning,
@@ -167,7 +167,7 @@ def _reference_png(img: np.ndarray, depth: int, interlace: bool) -> bytes:
 def test_png_decoder_undoes_every_filter_and_adam7(tmp_path, ch, interlace):
     rng = np.random.default_rng(ch)
     img8 = (np.clip(_smooth(13, 11, ch) + rng.normal(0, 0.05, (13, 11, ch)), 0, 1) * 255).astype(np.uint8)
-    arr, depth = pngcodec.decode_png(_reference_png(img8, 8, interlace))
+    arr, depth = png16.decode_png(_reference_png(img8, 8, interlace))
     assert depth == 8
     np.testing.assert_array_equal(arr, img8)
     # and Pillow agrees on the 8-bit file
@@ -176,7 +176,7 @@ def test_png_decoder_undoes_every_filter_and_adam7(tmp_path, ch, interlace):
     with Image.open(p) as im:
         np.testing.assert_array_equal(np.asarray(im).reshape(img8.shape), img8)
     img16 = (img8.astype(np.uint16) << 8) | rng.integers(0, 256, img8.shape, dtype=np.uint16)
-    arr16, depth = pngcodec.decode_png(_reference_png(img16, 16, interlace))
+    arr16, depth = png16.decode_png(_reference_png(img16, 16, interlace))
     assert depth == 16 and arr16.dtype == np.uint16
     np.testing.assert_array_equal(arr16, img16)
 
@@ -189,11 +189,11 @@ def test_png_decoder_matches_pillow_on_pillow_files(tmp_path):
     for mode, a in cases.items():
         p = tmp_path / f"{mode}.png"
         Image.fromarray(a).save(p)
-        arr, _ = pngcodec.decode_png(p.read_bytes())
+        arr, _ = png16.decode_png(p.read_bytes())
         np.testing.assert_array_equal(arr.reshape(a.shape), a)
     g16 = (_smooth(33, 29, 1)[:, :, 0] * 65535).astype(np.uint16)
     Image.fromarray(g16).save(tmp_path / "g16.png")
-    arr, depth = pngcodec.decode_png((tmp_path / "g16.png").read_bytes())
+    arr, depth = png16.decode_png((tmp_path / "g16.png").read_bytes())
     assert depth == 16
     np.testing.assert_array_equal(arr[:, :, 0], g16)
 
@@ -380,7 +380,7 @@ def test_encoder_failure_leaves_nothing(tmp_path, monkeypatch, suffix, bits):
     def boom(*a, **k):
         raise RuntimeError("encoder exploded")
 
-    monkeypatch.setattr(iomod, "_encode", boom)
+    monkeypatch.setattr(io_write, "_encode", boom)
     with pytest.raises(RuntimeError, match="exploded"):
         write_image(tmp_path / "out" / f"x{suffix}", np.zeros((4, 4, 3), np.float32), bits=bits)
     assert not (tmp_path / "out").exists() or _listing(tmp_path / "out") == []
@@ -395,7 +395,7 @@ def test_failure_while_writing_removes_temp_and_keeps_old_file(tmp_path, monkeyp
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(iomod.os, stage, boom)
+    monkeypatch.setattr(io_write.os, stage, boom)
     with pytest.raises(OSError, match="No space"):
         write_image(final, np.ones((8, 8, 3), np.float32))
     monkeypatch.undo()
@@ -411,7 +411,7 @@ def test_temp_file_is_hidden_beside_the_target_and_mode_follows_umask(tmp_path, 
         seen.append((Path(src), Path(dst), Path(src).read_bytes()[:8]))
         real_replace(src, dst)
 
-    monkeypatch.setattr(iomod.os, "replace", spy)
+    monkeypatch.setattr(io_write.os, "replace", spy)
     write_image(tmp_path / "sub" / "deep" / "y.png", np.zeros((3, 3), np.float32))
     (src, dst, head), = seen
     assert src.parent == dst.parent == tmp_path / "sub" / "deep"
@@ -553,6 +553,6 @@ def test_reference_images_read_consistently():
             assert img.shape[2] == 3, p
     # the PNG decoder agrees with Pillow on real-world PNGs too
     for p in sorted((folder / "Kodak24").glob("*.png"))[:3]:
-        arr, _ = pngcodec.decode_png(p.read_bytes())
+        arr, _ = png16.decode_png(p.read_bytes())
         with Image.open(p) as im:
             np.testing.assert_array_equal(arr, np.asarray(im))

@@ -212,7 +212,7 @@ def test_bad_shape_and_backend():
 
 
 def test_plugin_equals_pillow_per_drawn_parameters():
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.plugins.jpeg import jpeg_roundtrip
 
     rng = np.random.default_rng(8)

@@ -23,10 +23,10 @@ from conftest import shared_path
 from imgrestore.errors import UserError
 from imgrestore.hookspecs import hookimpl
 from imgrestore.io import read_image, write_image
-from imgrestore.zoo import ModelEntry, Packaged, Remote
-from imgrestore.zoo import builtin, catalog
+from imgrestore import pretrained
+from imgrestore.pretrained import check_entry
+from imgrestore.zoo import ModelEntry, Packaged, Remote, catalog
 from imgrestore.zoo.download import DownloadError
-from imgrestore.zoo.entry import check_entry
 from imgrestore.zoo.load import load_model
 
 TINY = {"depth": 17, "channels": 1, "features": 4, "bn": False}
@@ -43,8 +43,8 @@ def cache(tmp_path, monkeypatch):
     d = tmp_path / "cache"
     monkeypatch.setenv("IMGRESTORE_CACHE", str(d))
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    moire = dataclasses.replace(builtin.MOIRE, source=Packaged(tmp_path / "packaged" / "moire.safetensors"))
-    monkeypatch.setattr(catalog, "BUILTIN", [moire, *builtin.DNCNN])
+    moire = dataclasses.replace(pretrained.MOIRE, source=Packaged(tmp_path / "packaged" / "moire.safetensors"))
+    monkeypatch.setattr(catalog, "BUILTIN", [moire, *pretrained.DNCNN])
     return d
 
 
@@ -132,9 +132,9 @@ def _no_files(d: Path) -> list[Path]:
 
 
 def test_builtin_entries_are_valid_and_pinned():
-    names = [m.name for m in builtin.BUILTIN]
+    names = [m.name for m in pretrained.BUILTIN]
     assert sorted(names) == sorted(["moire", "dncnn-s-15", "dncnn-s-25", "dncnn-s-50", "dncnn-b", "cdncnn-b", "dncnn-3"])
-    for m in builtin.BUILTIN:
+    for m in pretrained.BUILTIN:
         assert check_entry(m, plugin=False) == m.name
         assert m.summary
         if isinstance(m.source, Remote):
@@ -142,7 +142,7 @@ def test_builtin_entries_are_valid_and_pinned():
             assert re.match(r"https://github\.com/cszn/DnCNN/raw/[0-9a-f]{40}/model/", m.source.url)
             assert m.source.format == "dncnn" and 2_000_000 < m.source.size < 3_000_000
     with pytest.raises(TypeError, match="built-in model"):
-        check_entry(builtin.MOIRE)
+        check_entry(pretrained.MOIRE)
 
 
 def test_pinned_hash_matches_the_authors_file_in_shared_data():
@@ -358,14 +358,14 @@ def tiny_run(tmp_path_factory):
 
 
 def _packaged_moire(monkeypatch, path: Path) -> None:
-    moire = dataclasses.replace(builtin.MOIRE, source=Packaged(path))
-    monkeypatch.setattr(catalog, "BUILTIN", [moire, *builtin.DNCNN])
+    moire = dataclasses.replace(pretrained.MOIRE, source=Packaged(path))
+    monkeypatch.setattr(catalog, "BUILTIN", [moire, *pretrained.DNCNN])
 
 
 def test_package_writes_fp16_and_loads_back_as_fp32(tiny_run, tmp_path, monkeypatch, cli):
     from safetensors import safe_open
 
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
     from imgrestore.zoo.package import package
 
     card = tmp_path / "card.md"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 from imgrestore.errors import SpecError
 
 FINISH_OFF = "exposure=1,gain=1,sharpen=0,chroma_denoise=0"  # the camera finishing of issue 12 off: capture physics only

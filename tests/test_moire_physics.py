@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 
 # capture physics only: no defocus, and the camera finishing of issue 12 (tone, chroma denoise, sharpening) off
 CAMERA_OFF = "defocus=0,exposure=1,gain=1,sharpen=0,chroma_denoise=0"

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from imgrestore.errors import UserError
-from imgrestore.netconfig import CheckedBuild, NetConfigError, Option, check_config, check_plugin_config
+from imgrestore.netconfig import CheckedBuild, NetConfigError, Option, check_config
+from imgrestore.registry import check_plugin_config
 from imgrestore.network import NetworkSpec
 from imgrestore.registry import get_registry
 
@@ -96,7 +97,8 @@ def test_alias_builds_the_same_network_and_is_stored_canonically():
 def test_checkpoints_are_checked_before_anything_is_allocated(tmp_path):
     """Metadata with a key or value the table refuses is refused at load, in one line; the build
     itself checks too (depth 10^7 never reaches the torch module)."""
-    from imgrestore.weights.checkpoint import load_network, save_checkpoint
+    from imgrestore.registry import load_network
+    from imgrestore.weights.checkpoint import save_checkpoint
 
     spec = NETS["dncnn-s"]
     with pytest.raises(NetConfigError, match="expected an int 3-1000, got 10000000"):

@@ -22,7 +22,8 @@ import pytest
 from host_build import build_driver
 
 from imgrestore import rng
-from imgrestore.degrade import Chain, StageContext
+from imgrestore.chain import Chain
+from imgrestore.degrade import StageContext
 from imgrestore.kernels import noise
 
 MAX_GRID = 65535  # noise_cuda._MAX_GRID

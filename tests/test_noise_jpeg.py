@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 
 
 def test_awgn_statistics_match_sigma():

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 from imgrestore.errors import SpecError, UserError
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +307,8 @@ def test_explosion_after_a_checkpoint_rolls_back_to_it(clean_dir, tmp_path):
     torch = pytest.importorskip("torch")
     from imgrestore.train import stages
     from imgrestore.train.loop import NonFiniteLoss, Trainer
-    from imgrestore.weights.checkpoint import load_network, read_checkpoint
+    from imgrestore.registry import load_network
+    from imgrestore.weights.checkpoint import read_checkpoint
 
     real_run = Trainer.run
     seen = {}
@@ -408,7 +409,7 @@ def _pairs_folder(tmp_path, entries) -> Path:
     (["input/a.png", "target/a.png"], "expected a JSON object"),
 ])
 def test_pairs_manifest_paths_outside_the_folder_are_refused(tmp_path, entry, needle):
-    from imgrestore.train.data import read_pairs
+    from imgrestore.train.pairs import read_pairs
 
     (tmp_path / "outside.png").write_bytes(b"not even read")
     good = {"input": "input/a.png", "target": "target/a.png"}
@@ -420,7 +421,7 @@ def test_pairs_manifest_paths_outside_the_folder_are_refused(tmp_path, entry, ne
 
 
 def test_pairs_manifest_symlink_leading_outside_is_refused(tmp_path):
-    from imgrestore.train.data import read_pairs
+    from imgrestore.train.pairs import read_pairs
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -260,7 +260,7 @@ def test_count_beyond_int64_is_one_line(tmp_path, cli):
 def test_huge_count_streams_its_to_do_list(tmp_path):
     """--count 10^9 starts at once: the first batch is written before any to-do list is built,
     and a stop after it leaves a consistent, resumable folder (no lock)."""
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.sources.source import builtin_sources
     from imgrestore.synth import SynthConfig, synthesize
 
@@ -314,20 +314,21 @@ def test_synth_takes_a_lock_per_shard(tmp_path, cli):
 
 def test_experiment_lock_is_the_same_lock(tmp_path):
     """imgrestore run and synth share imgrestore.lockfile (one implementation)."""
-    from imgrestore import experiment, lockfile
+    from imgrestore import lockfile
+    from imgrestore.experiment import STATE_DIR, runner
 
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (tmp_path / ".experiment").mkdir()
-        (tmp_path / experiment.STATE_DIR / "lock").write_text(str(holder.pid))
+        (tmp_path / STATE_DIR / "lock").write_text(str(holder.pid))
         with pytest.raises(UserError, match=f"pid {holder.pid}"):
-            with experiment._lock(tmp_path):
+            with runner._lock(tmp_path):
                 pass
     finally:
         holder.kill()
         holder.wait()
-    with experiment._lock(tmp_path):
-        assert (tmp_path / experiment.STATE_DIR / "lock").read_text() == str(os.getpid())
+    with runner._lock(tmp_path):
+        assert (tmp_path / STATE_DIR / "lock").read_text() == str(os.getpid())
     assert lockfile.pid_alive(os.getpid()) and not lockfile.pid_alive(holder.pid)
 
 

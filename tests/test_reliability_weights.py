@@ -19,7 +19,8 @@ torch = pytest.importorskip("torch")
 
 from imgrestore.errors import UserError  # noqa: E402
 from imgrestore.weights import safe_pickle as sp  # noqa: E402
-from imgrestore.weights.checkpoint import load_network, save_checkpoint  # noqa: E402
+from imgrestore.registry import load_network  # noqa: E402
+from imgrestore.weights.checkpoint import save_checkpoint  # noqa: E402
 
 
 def _one_line_error(code: int, err: str) -> str:

@@ -72,10 +72,11 @@ def test_good_experiment_passes_and_inputs_of_earlier_steps_are_allowed(cli, tmp
 def test_checks_run_the_commands_own_code_only_up_to_ready(tmp_path):
     """check_command stops at the command's ready(): synth checks its chain, writes nothing."""
     from imgrestore.errors import UserError
+    from imgrestore.cli.main import cli as root
     from imgrestore.experiment import find_command
     from imgrestore.preflight import check_command
 
-    cmd = find_command(("synth",))
+    cmd = find_command(root, ("synth",))
     out = tmp_path / "never"
     check_command(cmd, ("synth",), ["--out", str(out), "--device", "cpu", "--", "awgn:sigma=5"], tmp_path)
     assert not out.exists()

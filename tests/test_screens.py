@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from imgrestore.sources import screen_assets, screen_items, screen_layout, screens
-from imgrestore.degrade import Chain, Degradation
+from imgrestore.chain import Chain
+from imgrestore.degrade import Degradation
 from imgrestore.io import read_image
 from imgrestore.sources.source import SCREEN_COUNT, screen_sources
 from imgrestore.synth import chain_content

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 from imgrestore.errors import UserError
 from imgrestore.io import write_image
 from imgrestore.sources.pool import LUT8, SourcePool, require_large_enough
@@ -322,7 +322,7 @@ def test_input_folder_all_too_small_names_the_largest(cli, tmp_path):
 
 
 def test_fit_pool_option_rules():
-    from imgrestore.train.stages import FitOptions, _screen_pool
+    from imgrestore.train.options import FitOptions, _screen_pool
 
     o = FitOptions(plugin="dmnet", out=Path("x"))
     assert _screen_pool(o, "screens", gpu=False) is None  # CPU: windows per crop, as before

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from imgrestore.degrade import Chain
+from imgrestore.chain import Chain
 
 
 def _run(tmp, name, spec="moire", count=7, patch=64, batch=3, seed=11):

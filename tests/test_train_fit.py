@@ -64,7 +64,7 @@ def assert_same_tensors(a, b):
 
 
 def test_sample_depends_only_on_seed_and_index(clean_dir):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     sources = D.load_sources(clean_dir, (16, 16), "--clean")
     s = D.SynthStream(sources, Chain.parse("awgn:sigma=0-55"), 16, 1, seed=5)
@@ -79,7 +79,7 @@ def test_sample_depends_only_on_seed_and_index(clean_dir):
 
 def test_on_the_fly_sample_is_the_synth_pair(clean_dir, tmp_path):
     """Sample i on the fly = pair i that `imgrestore synth` writes (up to its 8-bit PNG rounding)."""
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.io import read_image
     from imgrestore.sources.source import scan_sources
     from imgrestore.synth import SynthConfig, synthesize
@@ -100,7 +100,7 @@ def test_on_the_fly_screens_are_the_synth_screens(tmp_path):
     drawn window by window in (picklable) worker-side renderers."""
     import pickle
 
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.io import read_image
     from imgrestore.synth import SynthConfig, synthesize
 
@@ -123,7 +123,7 @@ def test_stage1_cli_writes_a_loadable_model_and_metrics(cli, clean_dir, tmp_path
                             "--val-every", "2", "--val-count", "2", "--log-every", "2", "--device", "cpu")
     assert code == 0, err
     assert "fit: done" in stdout and "it/s" in err and "ETA" in err
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
 
     model, spec, ck = load_network(out / "model.safetensors")
     assert ck.network == "dncnn-s" and ck.config == {"depth": 3, "features": 4} and ck.meta["iteration"] == 4
@@ -166,7 +166,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(clean_dir, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(clean_dir, tmp_path):
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
 
     out = tmp_path / "nan"
     with pytest.raises(NonFiniteLoss, match=r"non-finite .* last good checkpoint .*iteration \d+\) is kept"):
@@ -178,7 +178,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(clean_dir, tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc/self/fd")
 def test_full_disk_is_a_clear_error_and_loses_nothing(clean_dir, tmp_path, monkeypatch):
-    import imgrestore.io as io_mod
+    import imgrestore.io.write as io_mod
 
     out = tmp_path / "full"
     state = {"n": 0}
@@ -250,7 +250,8 @@ def test_negative_counts_are_one_line_errors(clean_dir, tmp_path, cli):
 
 
 def test_degradation_that_does_not_fit_the_channels():
-    from imgrestore.degrade import Chain, Degradation
+    from imgrestore.chain import Chain
+    from imgrestore.degrade import Degradation
     from imgrestore.errors import SpecError
 
     class ColourOnly(Degradation):
@@ -303,7 +304,7 @@ def test_real_sigint_saves_a_checkpoint_and_exits_130(clean_dir, tmp_path):
 def test_gpu_stage1_cupy_chain_dlpack_and_bf16(clean_dir, tmp_path):
     """On a GPU: the chain runs in CuPy, batches reach torch through DLPack, forward in bf16."""
     r = fit(opts(tmp_path / "gpu", clean_dir, device="cuda", amp=True, iters=4))
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
 
     model, _, _ = load_network(r["model"])
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())

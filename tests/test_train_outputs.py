@@ -165,7 +165,7 @@ def test_pair_samples_are_aligned_centre_crops_of_held_out_pairs(tmp_path):
     """x2 pairs (input/ + target/): the crops are the centre of each target and exactly the
     matching region of its input."""
     from imgrestore.io import write_image
-    from imgrestore.train import data as D
+    from imgrestore.train.pairs import PairsStream, read_pairs
 
     rng = np.random.default_rng(3)
     for k in range(5):
@@ -174,10 +174,10 @@ def test_pair_samples_are_aligned_centre_crops_of_held_out_pairs(tmp_path):
         (tmp_path / "input").mkdir(exist_ok=True)
         write_image(tmp_path / "target" / f"p{k}.png", t)
         write_image(tmp_path / "input" / f"p{k}.png", t.reshape(100, 2, 90, 2, 3).mean((1, 3)))
-    entries = D.read_pairs(tmp_path, "--pairs")
+    entries = read_pairs(tmp_path, "--pairs")
     s = O.pair_samples(tmp_path, entries[1:], 3, multiple=4)
     assert len(s) == 4 and s.targets[0].shape == (160, 160, 3) and s.inputs[0].shape == (80, 80, 3)
-    inp, tgt, _ = D.PairsStream(tmp_path, None, 3, 0, entries=entries[1:2]).pair(0, None)
+    inp, tgt, _ = PairsStream(tmp_path, None, 3, 0, entries=entries[1:2]).pair(0, None)
     assert np.array_equal(s.targets[0], tgt[20:180, 10:170]) and np.array_equal(s.inputs[0], inp[10:90, 5:85])
 
 

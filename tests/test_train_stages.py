@@ -45,7 +45,7 @@ def surrogate_opts(folders, out, **kw):
 def test_surrogate_rounds_regenerate_targets_with_the_previous_model(folders, tmp_path, capsys):
     from imgrestore.io import read_image
     from imgrestore.restore import Restorer
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
 
     out = tmp_path / "s"
     r = fit(surrogate_opts(folders, out, figures=True))
@@ -199,7 +199,7 @@ def test_discriminator_scores_clean_and_restored_batches_separately():
     from imgrestore.nets.discriminator import Discriminator
     from imgrestore.nets.dncnn import DnCNN
     from imgrestore.train.losses import TrainForward, discriminator_bce
-    from imgrestore.train.stages import AdversarialStep, DiscriminatorPair
+    from imgrestore.train.surrogate import AdversarialStep, DiscriminatorPair
 
     torch.manual_seed(0)
     g, d = DnCNN(depth=3, features=4), Discriminator(channels=1, patch=16, features=2)
@@ -246,7 +246,7 @@ def test_surrogates_of_another_model_are_made_again(folders, tmp_path):
     from imgrestore.io import read_image
     from imgrestore.nets.dncnn import DnCNN
     from imgrestore.restore import Restorer
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
 
     def kill(it):
         raise RuntimeError("killed")

@@ -26,7 +26,8 @@ from test_train_fit import opts, smooth_images, tensors  # noqa: E402
 from imgrestore.errors import UserError  # noqa: E402
 from imgrestore.torch_compile import check_compile, compile_probe  # noqa: E402
 from imgrestore.train.loop import LoopSettings, NonFiniteLoss, SupervisedStep, Trainer, make_optimizer, to_nchw  # noqa: E402
-from imgrestore.train.stages import FitOptions, device_speed, fit  # noqa: E402
+from imgrestore.train.options import device_speed  # noqa: E402
+from imgrestore.train.stages import FitOptions, fit  # noqa: E402
 
 TINY = {"depth": 3, "features": 4}
 
@@ -114,7 +115,7 @@ def test_the_adversarial_step_reads_nothing_back(monkeypatch):
     from imgrestore.nets.discriminator import Discriminator
     from imgrestore.nets.dncnn import DnCNN
     from imgrestore.train.losses import TrainForward
-    from imgrestore.train.stages import AdversarialStep, DiscriminatorPair
+    from imgrestore.train.surrogate import AdversarialStep, DiscriminatorPair
 
     torch.manual_seed(0)
     g, d = DnCNN(**TINY), Discriminator(channels=1, patch=16, features=2)
@@ -164,7 +165,8 @@ def _poison_loss_at(monkeypatch, bad_iteration):
 
 
 def test_nan_between_read_backs_is_never_checkpointed_and_rolls_back(clean_dir, tmp_path, monkeypatch):
-    from imgrestore.weights.checkpoint import load_network, read_checkpoint
+    from imgrestore.registry import load_network
+    from imgrestore.weights.checkpoint import read_checkpoint
 
     # NaN at iteration 6, after the checkpoint at 4, read back at the checkpoint of 8 (no log point there)
     _poison_loss_at(monkeypatch, 6)

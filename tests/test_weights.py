@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 from conftest import shared_path
 
 from imgrestore.errors import UserError
+from imgrestore.registry import load_network
 from imgrestore.weights.checkpoint import (
-    load_network,
     load_state,
     read_checkpoint,
     save_checkpoint,

@@ -18,7 +18,7 @@ BATCH = 8
 
 
 def _setup(stage, size: int, batch: int = BATCH):
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.kernels.camera import CameraParams
 
     x = np.random.default_rng(0).random((batch, size, size, 3), dtype=np.float32)

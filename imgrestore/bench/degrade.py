@@ -67,7 +67,7 @@ def bench_degradation(stage, device: str = "cpu", size: int = 512, repeats: int 
     """Time one degradation stage on a random ``batch x size x size x 3`` float32 batch (on the
     GPU, batches of at least :data:`~imgrestore.bench.timing.GPU_MIN_BYTES`)."""
     from imgrestore.backend import xp_for
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
 
     if device == "cuda":
         batch = max(batch, gpu_batch(size * size * 3 * 4))

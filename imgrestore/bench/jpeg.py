@@ -102,7 +102,7 @@ def bench_jpeg(stage, size: int = 512, repeats: int = 7, device: str = "cpu",
     The NumPy oracle is timed on an ``oracle_size`` batch (it runs at ~1 Mpix/s).
     """
     from imgrestore.bench.timing import cuda_timed, gpu_batch, row, timed
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.kernels.jpeg import roundtrip
 
     if device not in ("cpu", "cuda"):

@@ -19,7 +19,7 @@ BATCH = 8
 
 def setup(stage, size: int, batch: int = BATCH):
     """(screenshot batch, packed MoireBatch, output size, chain) for the stage's first draws."""
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.kernels.camera_numpy import RED_SITE
     from imgrestore.kernels.moire import pack_batch
     from imgrestore.kernels.philox import sample_key
@@ -48,7 +48,7 @@ def bench_moire(stage, size: int = 256, repeats: int = 5, device: str = "cpu") -
         raise ValueError(f"bench_moire: device must be 'cpu' or 'cuda', got {device!r}")
     batch = BATCH
     if device == "cuda":  # fill the device: at least 1 GiB of screenshot crops
-        from imgrestore.degrade import Chain
+        from imgrestore.chain import Chain
 
         hs, ws = Chain([stage]).source_size((size, size))
         batch = gpu_batch(hs * ws * 3 * 4)

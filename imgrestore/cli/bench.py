@@ -29,7 +29,7 @@ def degrade(name: str, size: int | None, repeats: int, as_json: bool, save: str 
     """Benchmark the degradation NAME with its default settings."""
     from imgrestore.bench.degrade import benchmark_stage
     from imgrestore.bench.timing import copy_bandwidth, format_table, machine_name
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.errors import UserError
 
     dev = resolve(device)

@@ -45,7 +45,7 @@ def eval_(weights: str | None, model_name: str | None, plugin: str | None, clean
     """Print PSNR/SSIM per image and the mean for a network on --clean images."""
     from pathlib import Path
 
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.errors import UserError
     from imgrestore.evaluate import as_rows, evaluate, format_table, summary
     from imgrestore.restore import Restorer, check_compile, check_cuda_graphs, torch_device

@@ -128,7 +128,7 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
     from imgrestore.train.loop import Interrupted
     from imgrestore.train.stages import FitOptions, fit as run_fit
 
-    # the ranges of the numbers are checked by imgrestore.train.stages.check_numbers (the Python API's fit too)
+    # the ranges of the numbers are checked by imgrestore.train.options.check_numbers (the Python API's fit too)
     from imgrestore.io import check_out_folder
 
     check_out_folder(out)  # a read-only or full --out fails here, not at the first checkpoint

@@ -41,7 +41,7 @@ def run(experiment: Path, out: Path | None, from_step: str | None, dry_run: bool
     if device:  # the default of every step's --device (steps run in this process)
         os.environ[DEVICE_ENV] = device.lower()
     try:
-        exp = load_experiment(experiment, out)
+        exp = load_experiment(experiment, click.get_current_context().find_root().command, out)
         if dry_run:
             click.echo(format_plan(exp, run_experiment(exp, from_step, dry_run=True)))
             return

@@ -39,7 +39,7 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
     ("bicubic:scale=4 | awgn:sigma=0-55 | jpeg:quality=30-95") or a .toml chain file.
     Running the same command again resumes: finished pairs are kept, none is duplicated.
     """
-    from imgrestore.degrade import Chain
+    from imgrestore.chain import Chain
     from imgrestore.errors import UserError
     from imgrestore.io import check_out_folder
     from imgrestore.sources.pool import DEVICE_POOL_SCREENS, check_pool_size, require_large_enough

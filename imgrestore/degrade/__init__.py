@@ -1,10 +1,10 @@
-"""Degradation models: the protocol, parameter spaces and the chain composer.
+"""Degradation models: the protocol a plugin implements and its parameter spaces.
 
-Import from here in plugins: ``from imgrestore.degrade import Degradation, Param, Pair``.
+Import from here in plugins: ``from imgrestore.degrade import Degradation, Param, Pair``. The
+composer that looks stages up by name, :class:`imgrestore.chain.Chain`, sits beside the registry.
 """
 
 from imgrestore.degrade.base import Array, Degradation, Pair, StageContext
-from imgrestore.degrade.chain import Chain
 from imgrestore.degrade.params import Param, Value
 
-__all__ = ["Array", "Chain", "Degradation", "Pair", "Param", "StageContext", "Value"]
+__all__ = ["Array", "Degradation", "Pair", "Param", "StageContext", "Value"]

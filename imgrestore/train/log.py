@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from imgrestore.errors import UserError
 from imgrestore.io import write_bytes_atomic
+from imgrestore.train.ddp import Dist
 
 
 def write_failure(exc: OSError) -> str:
@@ -43,6 +44,12 @@ def write_file(path: Path, data: bytes) -> None:
         write_bytes_atomic(path, data)
     except OSError as exc:
         raise cannot_write(path, exc) from None
+
+
+def say(msg: str, dist: Dist | None = None) -> None:
+    """`msg` on stderr, from the main rank only (every rank when `dist` is None)."""
+    if dist is None or dist.main:
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _fmt_time(s: float) -> str:

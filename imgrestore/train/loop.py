@@ -1,5 +1,8 @@
 """The iteration loop every stage shares: data, steps, logging, validation, checkpoints.
 
+Longer than ~400 lines because it is one job: :class:`Trainer` (about half the file) and the
+step and optimizer it drives share the guarantees below, read best in one place.
+
 What makes a run trustworthy lives here:
 
 * iteration ``t`` sees the batch of samples :func:`~imgrestore.train.data.batch_indices` ``(t)``
@@ -32,7 +35,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -477,43 +480,3 @@ class Trainer:
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
         return it
-
-
-@dataclass
-class Validator:
-    """Scores the network on fixed held-out batches: mean PSNR and SSIM (imgrestore.metrics,
-    outputs clipped to [0, 1]) and keeps the first outputs for the sample grid."""
-
-    net: torch.nn.Module
-    batches: list[Any]
-    device: str
-    outputs: list[np.ndarray] = field(default_factory=list)
-    baseline: float | None = None   # mean PSNR of the inputs themselves (train.outputs.input_psnr)
-
-    def __call__(self) -> dict[str, float]:
-        from imgrestore.metrics import psnr, ssim
-
-        self.net.eval()
-        ps, ss, kept = [], [], []
-        with torch.no_grad():
-            for b in self.batches:
-                out = self.net(to_nchw(b.input, self.device))
-                out = out[0] if isinstance(out, (tuple, list)) else out
-                out = out.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-                tgt = np.asarray(b.target)
-                for o, t in zip(out, tgt):
-                    p = psnr(o, t)
-                    ps.append(100.0 if p == math.inf else p)  # identical: capped; NaN output stays NaN
-                    ss.append(ssim(o, t) if min(t.shape[:2]) >= 11 else float("nan"))
-                    kept.append(o)
-        self.outputs = kept
-        ss_ok = [v for v in ss if math.isfinite(v)]
-        scores = {"psnr": float(np.mean(ps))}
-        if ss_ok:
-            scores["ssim"] = float(np.mean(ss_ok))
-        if self.baseline is None:  # the same batches every time: computed once
-            from imgrestore.train.outputs import input_psnr
-
-            self.baseline = float(np.mean([v for b in self.batches for v in input_psnr(b.input, b.target)]))
-        scores["input_psnr"] = self.baseline
-        return scores

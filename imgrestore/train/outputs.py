@@ -140,12 +140,12 @@ def synth_samples(sources: Sequence[Any], chain: Any, channels: int, seed: int, 
 def pair_samples(folder: Path, entries: Sequence[dict[str, Any]], channels: int, multiple: int,
                  option: str = "--pairs", count: int = SAMPLE_COUNT) -> SampleSet | None:
     """The centre crop (up to 160 px of the target) of each of up to `count` held-out pairs."""
-    from imgrestore.train import data as D
+    from imgrestore.train.pairs import PairsStream
 
     entries = list(entries)[:count]
     if not entries:
         return None
-    stream = D.PairsStream(Path(folder), None, channels, 0, option, entries=entries)
+    stream = PairsStream(Path(folder), None, channels, 0, option, entries=entries)
     pairs = [stream.pair(k, None)[:2] for k in range(len(entries))]
     scale = max(1, pairs[0][1].shape[0] // max(1, pairs[0][0].shape[0]))
     side = sample_side(min(min(t.shape[:2]) for _, t in pairs), multiple * scale)

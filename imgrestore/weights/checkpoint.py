@@ -178,13 +178,10 @@ def load_state(model: Any, tensors: Mapping[str, Any], what: str, shapes_only: b
         model.load_state_dict(dict(tensors), strict=True)
 
 
-def network_spec(name: str, what: str, networks: Mapping[str, Any] | None = None) -> Any:
-    """The installed network `name` (from `networks`, default the registry's), or a one-line
-    error starting with `what` that lists the known ones."""
-    if networks is None:
-        from imgrestore.registry import get_registry
-
-        networks = get_registry().networks
+def network_spec(name: str, what: str, networks: Mapping[str, Any]) -> Any:
+    """The installed network `name` from `networks` (the registry's table, handed down by the
+    caller: this package sits below the registry), or a one-line error starting with `what` that
+    lists the known ones."""
     spec = networks.get(name)
     if spec is None:
         raise UserError(f"{what}: network {name!r} is not provided by any installed plugin "
@@ -192,11 +189,12 @@ def network_spec(name: str, what: str, networks: Mapping[str, Any] | None = None
     return spec
 
 
-def load_network(path: Path | str, plugin: str | None = None, networks: Mapping[str, Any] | None = None):
-    """Build the checkpoint's network from its plugin and load the weights.
+def load_network(path: Path | str, plugin: str | None = None, *, networks: Mapping[str, Any]):
+    """Build the checkpoint's network from its plugin (looked up in `networks`) and load the weights.
 
     Returns ``(model, spec, checkpoint)``. `plugin`, when given, must match the network the
-    checkpoint was saved for.
+    checkpoint was saved for. :func:`imgrestore.registry.load_network` (``imgrestore.load_network``)
+    calls this with the installed plugins' networks.
     """
     ckpt = read_checkpoint(path)
     if ckpt.meta.get("kind") == TRAIN_STATE:

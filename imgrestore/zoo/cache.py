@@ -7,7 +7,7 @@ import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from imgrestore.zoo.entry import ModelEntry, Remote
+from imgrestore.pretrained import ModelEntry, Remote
 
 ENV = "IMGRESTORE_CACHE"
 

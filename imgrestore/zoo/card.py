@@ -3,9 +3,8 @@ entry's fields."""
 
 from __future__ import annotations
 
-from imgrestore.zoo.builtin import CARDS_DIR
+from imgrestore.pretrained import CARDS_DIR, ModelEntry, Packaged, Remote
 from imgrestore.zoo.catalog import state
-from imgrestore.zoo.entry import ModelEntry, Packaged, Remote
 
 
 def card_text(entry: ModelEntry) -> str:
@@ -38,7 +37,7 @@ def card_text(entry: ModelEntry) -> str:
 
 def _ours(entry: ModelEntry) -> bool:
     """Built-in packaged models keep their cards in CARDS_DIR (plugins pass ``card=``)."""
-    from imgrestore.zoo.builtin import BUILTIN_NAMES
+    from imgrestore.pretrained import BUILTIN_NAMES
 
     return entry.name in BUILTIN_NAMES
 

@@ -6,9 +6,8 @@ import difflib
 import warnings
 
 from imgrestore.errors import UserError
-from imgrestore.zoo.builtin import BUILTIN
+from imgrestore.pretrained import BUILTIN, ModelEntry, Packaged
 from imgrestore.zoo.cache import cached_path
-from imgrestore.zoo.entry import ModelEntry, Packaged
 
 NOT_PACKAGED = "not packaged in this build"
 

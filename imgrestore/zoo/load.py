@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from imgrestore.errors import UserError
+from imgrestore.pretrained import ModelEntry, Packaged, Remote
 from imgrestore.zoo.catalog import NOT_PACKAGED, get_model
-from imgrestore.zoo.entry import ModelEntry, Packaged, Remote
 
 
 def model_file(entry: ModelEntry, what: str, quiet: bool = False) -> Path:
@@ -79,8 +79,9 @@ def load_model(name: str, plugin: str | None = None, networks: Mapping[str, Any]
                option: str = "--model", quiet: bool = False):
     """Build the model called `name` with its weights, in eval mode.
 
-    Returns ``(model, spec, checkpoint)`` like :func:`imgrestore.weights.checkpoint.load_network`;
-    ``checkpoint.meta["model"]`` is the model name. `plugin`, when given, must be its network.
+    Returns ``(model, spec, checkpoint)`` like :func:`imgrestore.registry.load_network`;
+    ``checkpoint.meta["model"]`` is the model name. `plugin`, when given, must be its network;
+    `networks` (default: the registry's) is where the network is looked up.
     """
     from imgrestore.weights.checkpoint import Checkpoint, load_state, network_spec
 
@@ -88,6 +89,10 @@ def load_model(name: str, plugin: str | None = None, networks: Mapping[str, Any]
     what = f"{option} {name}"
     if plugin is not None and plugin != entry.network:
         raise UserError(f"{what}: a model for network {entry.network!r}, but --plugin {plugin!r} was given")
+    if networks is None:
+        from imgrestore.registry import get_registry
+
+        networks = get_registry().networks
     spec = network_spec(entry.network, what, networks)
     path = model_file(entry, what, quiet=quiet)
     fmt = "imgrestore" if isinstance(entry.source, Packaged) else entry.source.format
@@ -114,6 +119,6 @@ def load_weights_or_model(weights: str | None, model: str | None, plugin: str | 
         return load_model(model, plugin)
     if not weights:
         raise UserError("no network: give --weights CHECKPOINT or --model NAME (see 'imgrestore models')")
-    from imgrestore.weights.checkpoint import load_network
+    from imgrestore.registry import load_network
 
     return load_network(weights, plugin)

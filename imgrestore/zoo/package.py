@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from imgrestore.errors import UserError
-from imgrestore.zoo.builtin import BUILTIN, CARDS_DIR, PACKAGED_DIR
+from imgrestore.pretrained import BUILTIN, CARDS_DIR, PACKAGED_DIR
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "checkpoint.safetensors"

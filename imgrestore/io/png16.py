@@ -1,8 +1,9 @@
 """16-bit colour (and gray+alpha) PNG, which Pillow cannot hold: libpng through imagecodecs.
 
-Pillow truncates 16-bit RGB(A) PNGs to 8 bits when reading and refuses to write them; io.py
-sends those files here. This module only adapts shapes: libpng (via imagecodecs) checks the
-chunk checksums, undoes the row filters and Adam7 interlacing, and chooses filters when writing.
+Pillow truncates 16-bit RGB(A) PNGs to 8 bits when reading and refuses to write them;
+:mod:`imgrestore.io.read` and :mod:`imgrestore.io.write` send those files here. This module only
+adapts shapes: libpng (via imagecodecs) checks the chunk checksums, undoes the row filters and
+Adam7 interlacing, and chooses filters when writing.
 """
 
 from __future__ import annotations

@@ -1,0 +1,53 @@
+"""Checking every step before the first one starts, as its own command would check it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from imgrestore.errors import UserError
+from imgrestore.experiment.commands import find_command
+from imgrestore.experiment.identity import is_within
+from imgrestore.experiment.model import Experiment, Step
+from imgrestore.experiment.where import error_at, key_of
+
+
+def _produced_by_earlier(exp: Experiment, step: Step) -> Callable[[Path], bool]:
+    """Whether a path lies in the folder of a step before `step` (written by it when it runs)."""
+    folders = [s.dir for s in exp.steps[:step.index]]
+    return lambda p: any(is_within(Path(os.path.abspath(p)), f) for f in folders)
+
+
+def check_experiment(exp: Experiment) -> None:
+    """Every step checked before the first one starts, as its command would check it: input files
+    that exist or that an earlier step writes, then the command's own up-front checks (network
+    names, chain specs, net-config keys and values, ranges, patch sizes). A one-line UserError
+    naming the file, line and step."""
+    for step in exp.steps:
+        if step.params is not None:
+            _preflight(exp, step, find_command(exp.commands, step.words), step.params)
+
+
+def _preflight(exp: Experiment, step: Step, cmd, params: dict[str, Any]) -> None:
+    """Before any step runs: inputs that exist or an earlier step writes, then the command's own
+    up-front checks, run by its own code in check mode (:mod:`imgrestore.preflight`)."""
+    import click
+
+    from imgrestore.preflight import check_command, ensure_inputs
+
+    produced = _produced_by_earlier(exp, step)
+    extra = ("inputs",) if step.words == ("restore",) else ()
+    try:
+        ensure_inputs(cmd, params, exp.dir, produced, extra)
+        check_command(cmd, step.words, step.argv, exp.dir)
+    except click.ClickException as exc:
+        raise error_at(exp.path, step.name, exc.format_message()) from None
+    except UserError as exc:
+        msg = str(exc)
+        if any(str(exp.step(d).dir) in msg for d in step.deps):
+            return  # about an earlier step's output, not there yet: checked when the step runs
+        key = key_of(msg)
+        if step.args and (key is None or (key not in step.options and key not in step.option_keys)):
+            key = "args"  # not about an option: about the positional arguments (a chain spec, a name)
+        raise error_at(exp.path, step.name, msg, key) from None
