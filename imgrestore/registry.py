@@ -8,8 +8,9 @@ The registry sits above what it checks contributions against (:mod:`imgrestore.h
 :mod:`imgrestore.network`, :mod:`imgrestore.pretrained`, :class:`imgrestore.degrade.Degradation`)
 and above the components that take its tables as a parameter (:mod:`imgrestore.netconfig`,
 :mod:`imgrestore.weights`): the lookups by name that need the installed plugins' tables on
-their behalf are here (:func:`check_plugin_config`, :func:`load_network`); the zoo, above the
-registry, looks its models and networks up itself.
+their behalf are here (:func:`get_spec`, :func:`check_plugin_config`, :func:`load_network`);
+the chain composer (:mod:`imgrestore.chain`) and the zoo, beside and above the registry, look
+their names up themselves.
 """
 
 from __future__ import annotations

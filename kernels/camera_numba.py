@@ -1,5 +1,8 @@
 """Numba CPU kernels of the CBDNet camera pipeline (maths stated in ``camera_numpy.py``).
 
+Longer than ~400 lines on purpose: the family's Numba kernels stay in one file, in the order of
+the NumPy oracle and the CUDA file they mirror, so the twins can be read side by side.
+
 Kernels (threads over samples and bands of rows):
 
 * ``noise_tables``: per sample and channel, the noise std ``sqrt(sigma^2(L))`` and the sRGB

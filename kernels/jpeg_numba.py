@@ -1,5 +1,8 @@
 """Numba CPU kernel of the JPEG round trip (the maths and every rounding: ``jpeg_numpy.py``).
 
+Longer than ~400 lines on purpose: the family's Numba kernels stay in one file, in the order of
+the NumPy oracle and the CUDA file they mirror, so the twins can be read side by side.
+
 Why our own: libjpeg needs the entropy coder and one call per image; this kernel does only the
 lossy part (Huffman coding is lossless), on a whole float batch, in parallel, bit for bit.
 

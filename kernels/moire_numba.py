@@ -1,5 +1,8 @@
 """Numba kernels of the moire simulator: the CPU twin of ``moire.cu`` (maths in ``moire_numpy.py``).
 
+Longer than ~400 lines on purpose: the family's Numba kernels stay in one file, in the order of
+the NumPy oracle and the CUDA file they mirror, so the twins can be read side by side.
+
 * :func:`capture` fuses steps 1-5: for every sensor pixel, n x n supersamples tiling its
   aperture, each undistorted, mapped through the inverse homography onto the screen and reading
   the subpixel stripes of the pixel's CFA colour filtered over its footprint (a box, or with the

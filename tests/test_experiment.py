@@ -374,3 +374,47 @@ after = ["a"]
     assert a.argv == ["--save-side", "--count", "3", "--bits", "16", "--out", str(tmp_path / "out" / "a"), "--", "awgn"]
     assert b.argv[:5] == ["--weights", "w.safetensors", "--clean", "c", "--rgb"] and "--no-round" not in b.argv
     assert b.deps == ["a"] and b.out == tmp_path / "out" / "b"
+
+
+def test_runner_runs_any_click_group_it_is_handed(tmp_path):
+    """The runner knows no command of its own: handed another click group (as cli/run.py hands
+    imgrestore's root), it resolves, fingerprints and runs that group's commands, and skips them
+    when nothing changed."""
+    import click
+
+    from imgrestore.errors import UserError
+    from imgrestore.experiment import run_experiment
+
+    calls = []
+
+    @click.group()
+    def root():
+        pass
+
+    @root.command("write")
+    @click.option("--out", type=click.Path(), required=True)
+    @click.option("--text", default="hi")
+    @click.option("--loud/--quiet", default=False)
+    def write(out, text, loud):
+        calls.append((text, loud))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "t.txt").write_text(text.upper() if loud else text)
+        print(json.dumps({"n": len(text)}))
+
+    f = tmp_path / "e.toml"
+    f.write_text('[[step]]\nname = "a"\ncommand = "write"\ntext = "abc"\nloud = true\n\n'
+                 '[[step]]\nname = "b"\ncommand = "write"\ntext = "{steps.a.dir}"\n')
+    exp = load_experiment(f, root, tmp_path / "out")
+    assert exp.step("a").argv == ["--text", "abc", "--loud", "--out", str(tmp_path / "out" / "a")]
+    assert exp.step("b").deps == ["a"]
+    run_experiment(exp, echo=lambda s: None)
+    assert calls == [("abc", True), (str(tmp_path / "out" / "a"), False)]
+    assert (tmp_path / "out" / "a" / "t.txt").read_text() == "ABC"
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["a"]["result"] == {"n": 3} and results["b"]["status"] == "done"
+    run_experiment(load_experiment(f, root, tmp_path / "out"), echo=lambda s: None)
+    assert len(calls) == 2  # unchanged: both skipped
+    with pytest.raises(UserError, match="no such imgrestore command"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text('[[step]]\nname = "x"\ncommand = "synth"\n')
+        load_experiment(bad, root)
