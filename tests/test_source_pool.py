@@ -322,16 +322,16 @@ def test_input_folder_all_too_small_names_the_largest(cli, tmp_path):
 
 
 def test_fit_pool_option_rules():
-    from imgrestore.train.options import FitOptions, _screen_pool
+    from imgrestore.train.options import FitOptions, screen_pool_size
 
     o = FitOptions(plugin="dmnet", out=Path("x"))
-    assert _screen_pool(o, "screens", gpu=False) is None  # CPU: windows per crop, as before
-    assert _screen_pool(o, "screens", gpu=True) == 256
-    assert _screen_pool(FitOptions(plugin="dmnet", out=Path("x"), pool=8), "screens", False) == 8
+    assert screen_pool_size(o, "screens", gpu=False) is None  # CPU: windows per crop, as before
+    assert screen_pool_size(o, "screens", gpu=True) == 256
+    assert screen_pool_size(FitOptions(plugin="dmnet", out=Path("x"), pool=8), "screens", False) == 8
     with pytest.raises(UserError, match="--pool 0: expected a positive"):
-        _screen_pool(FitOptions(plugin="dmnet", out=Path("x"), pool=0), "screens", False)
+        screen_pool_size(FitOptions(plugin="dmnet", out=Path("x"), pool=0), "screens", False)
     with pytest.raises(UserError, match="--pool 8: sets how many rendered screens"):
-        _screen_pool(FitOptions(plugin="dmnet", out=Path("x"), pool=8), "photos", False)
+        screen_pool_size(FitOptions(plugin="dmnet", out=Path("x"), pool=8), "photos", False)
 
 
 def test_a_screen_pool_goes_to_data_loader_workers_without_its_buffer():

@@ -8,7 +8,7 @@ from typing import Any
 from imgrestore.errors import UserError
 from imgrestore.experiment.model import NAME_RE, RESERVED, Experiment, Step
 from imgrestore.experiment.resolve import resolve_step
-from imgrestore.experiment.where import _SOURCES, _Source, error_at
+from imgrestore.experiment.where import FILE_TEXTS, SourceText, error_at
 
 
 def load_experiment(path: Path | str, commands: Any, out: Path | str | None = None) -> Experiment:
@@ -42,7 +42,7 @@ def load_experiment(path: Path | str, commands: Any, out: Path | str | None = No
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: TOML syntax error: {exc}") from None
     raw_list = doc.get("step") if isinstance(doc.get("step"), list) else []
-    _SOURCES[str(path)] = _Source(text, [s.get("name") if isinstance(s, dict) else None for s in raw_list])
+    FILE_TEXTS[str(path)] = SourceText(text, [s.get("name") if isinstance(s, dict) else None for s in raw_list])
     unknown = sorted(set(doc) - {"experiment", "vars", "defaults", "step"})
     if unknown:
         what = "table" if isinstance(doc[unknown[0]], (dict, list)) else "key"

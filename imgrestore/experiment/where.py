@@ -14,7 +14,7 @@ from imgrestore.errors import UserError
 
 def error_at(path: Path, step: str | None, msg: str, key: str | None = None) -> UserError:
     """``FILE: line N: step 'NAME': msg`` -- the line of the step's key (or of the step, or table)."""
-    line = _SOURCES[str(path)].line(step, key or key_of(msg)) if str(path) in _SOURCES else None
+    line = FILE_TEXTS[str(path)].line(step, key or key_of(msg)) if str(path) in FILE_TEXTS else None
     where = f"{path}: line {line}" if line else str(path)
     return UserError(f"{where}: step '{step}': {msg}" if step else f"{where}: {msg}")
 
@@ -38,7 +38,7 @@ def key_of(msg: str) -> str | None:
     return None
 
 
-class _Source:
+class SourceText:
     """Where things are in an experiment file's text: tomllib gives values but no line numbers."""
 
     HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(#.*)?$")
@@ -89,4 +89,4 @@ class _Source:
         return hits[-1] if hits else None
 
 
-_SOURCES: dict[str, _Source] = {}
+FILE_TEXTS: dict[str, SourceText] = {}

@@ -13,13 +13,13 @@ from typing import Any
 from imgrestore.synth.config import STATE_DIR
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     from imgrestore.io import write_bytes_atomic
 
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def _remove_stale_temps(out: Path, shard_i: int, shard_n: int) -> None:
+def remove_stale_temps(out: Path, shard_i: int, shard_n: int) -> None:
     """Delete temp files a killed run of this shard left (``.00000012*.tmp*``); other shards' stay."""
     folders = [out / "input", out / "target", *((out / "side").glob("*") if (out / "side").is_dir() else [])]
     for folder in folders:
@@ -29,7 +29,7 @@ def _remove_stale_temps(out: Path, shard_i: int, shard_n: int) -> None:
                 p.unlink(missing_ok=True)
 
 
-def _read_journal(path: Path) -> list[dict[str, Any]]:
+def read_journal(path: Path) -> list[dict[str, Any]]:
     """Complete lines of a journal; a line cut by a kill is dropped (and the file rewritten)."""
     if not path.exists():
         return []
@@ -43,7 +43,7 @@ def _read_journal(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             dirty = True
     if dirty:
-        _atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in good))
+        atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in good))
     return good
 
 
@@ -56,9 +56,9 @@ def merge_manifest(out: Path, count: int, shard_n: int) -> Path | None:
             return None
     entries: dict[int, dict] = {}
     for i in range(shard_n):
-        for e in _read_journal(state / f"shard-{i}-of-{shard_n}.jsonl"):
+        for e in read_journal(state / f"shard-{i}-of-{shard_n}.jsonl"):
             if e["index"] < count:
                 entries[e["index"]] = e
     path = out / "manifest.jsonl"
-    _atomic_write_text(path, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
+    atomic_write_text(path, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
     return path

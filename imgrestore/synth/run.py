@@ -14,8 +14,8 @@ from imgrestore.errors import UserError
 from imgrestore.sources.source import Source
 from imgrestore.synth.checks import check_batch_memory, prepare_out
 from imgrestore.synth.config import STATE_DIR, SynthConfig, SynthResult, check_count
-from imgrestore.synth.journal import _atomic_write_text
-from imgrestore.synth.shard import _write_shard
+from imgrestore.synth.journal import atomic_write_text
+from imgrestore.synth.shard import write_shard
 
 
 def synthesize(
@@ -66,7 +66,7 @@ def synthesize(
                 "use another --out folder or the same settings to resume"
             )
     else:
-        _atomic_write_text(run_file, json.dumps(fp, indent=1) + "\n")
+        atomic_write_text(run_file, json.dumps(fp, indent=1) + "\n")
 
     shard_i, shard_n = cfg.shard
     lock = state / f"shard-{shard_i}-of-{shard_n}.lock"
@@ -74,7 +74,7 @@ def synthesize(
             "there; wait for it, or give this run another --shard or --out")
     try:
         with hold_lock(lock, busy):
-            return _write_shard(cfg, sources, spool, rendered, src_hw, xp, progress, warn)
+            return write_shard(cfg, sources, spool, rendered, src_hw, xp, progress, warn)
     except OSError as exc:
         raise UserError(f"{exc.filename or out}: cannot write ({exc.strerror or exc}); the pairs finished so far are "
                         "kept: free space (or fix the folder) and rerun the same command to resume") from None

@@ -20,7 +20,7 @@ from imgrestore.errors import ImageReadError
 from imgrestore.sources.pool import source_order, to_channels as _to_channels
 from imgrestore.sources.source import Source
 from imgrestore.synth.config import STATE_DIR, SynthConfig, SynthResult
-from imgrestore.synth.journal import _atomic_write_text, _read_journal, _remove_stale_temps, merge_manifest
+from imgrestore.synth.journal import atomic_write_text, read_journal, remove_stale_temps, merge_manifest
 
 
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
@@ -55,7 +55,7 @@ class _ImageCache:
         return img
 
 
-def _write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: bool, src_hw: tuple[int, int], xp: Any,
+def write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: bool, src_hw: tuple[int, int], xp: Any,
                  progress: Callable[[int, int], None] | None, warn: Callable[[str], None]) -> SynthResult:
     """The work of :func:`synthesize` for one shard, under its lock."""
     from imgrestore.backend import to_numpy
@@ -66,7 +66,7 @@ def _write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: 
     state = out / STATE_DIR
     shard_i, shard_n = cfg.shard
     journal = state / f"shard-{shard_i}-of-{shard_n}.jsonl"
-    journaled = _read_journal(journal)
+    journaled = read_journal(journal)
     beyond = sum(1 for e in journaled if e["index"] >= cfg.count)
     if beyond:
         warn(f"imgrestore: --count {cfg.count}: {out} holds {beyond} pair(s) of shard {shard_i}/{shard_n} with index "
@@ -77,8 +77,8 @@ def _write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: 
     for i in missing:
         del entries[i]
     if missing:
-        _atomic_write_text(journal, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
-    _remove_stale_temps(out, shard_i, shard_n)
+        atomic_write_text(journal, "".join(json.dumps(entries[i]) + "\n" for i in sorted(entries)))
+    remove_stale_temps(out, shard_i, shard_n)
     # the to-do list is streamed, never built: --count 10^9 starts at once and holds one batch
     n_todo = len(range(shard_i, cfg.count, shard_n)) - sum(1 for i in entries if i % shard_n == shard_i)
 
@@ -159,7 +159,7 @@ def _write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: 
             job.result()
         if lines:
             # unbuffered: a failed write (full disk) leaves nothing for close() to retry; a line cut
-            # short here is dropped by _read_journal on the next run
+            # short here is dropped by read_journal on the next run
             data = memoryview("".join(line + "\n" for line in lines).encode("utf-8"))
             try:
                 while data:

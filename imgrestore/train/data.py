@@ -76,7 +76,7 @@ class ImageLRU:
         return img
 
 
-class _Loader:
+class ImageLoader:
     """A picklable image loader (data-loader workers are spawned): a file or an array."""
 
     def __init__(self, path: Path | None = None, array: np.ndarray | None = None):
@@ -91,7 +91,7 @@ class _Loader:
 
 
 def _source_loader(src: Source) -> Callable[[], np.ndarray]:
-    return _Loader(src.path, src.array)
+    return ImageLoader(src.path, src.array)
 
 
 def load_sources(folder: Path | None, need_hw: tuple[int, int], option: str, content: str = "photos",

@@ -2,7 +2,7 @@
 
 The stage names and the surrogate stage's defaults, the ranges of the numeric options, what each
 stage requires or refuses (:func:`check_options`), and the options resolved for the device:
---precision/--amp/--compile (:func:`device_speed`) and --pool (:func:`_screen_pool`). One place, so
+--precision/--amp/--compile (:func:`device_speed`) and --pool (:func:`screen_pool_size`). One place, so
 the command, the Python API and the stages refuse bad input with the same one-line errors.
 """
 
@@ -176,13 +176,13 @@ def device_speed(opts: FitOptions, device: str) -> DeviceSpeed:
     return DeviceSpeed(amp=amp, channels_last=cuda, compile=opts.compile)
 
 
-def _compiled(module: Any, speed: DeviceSpeed) -> Any:
+def maybe_compile(module: Any, speed: DeviceSpeed) -> Any:
     """`module` through torch.compile when asked; the module itself (its state dict, the
     checkpoints) is unchanged, only the callable the step uses."""
     return torch.compile(module) if speed.compile else module
 
 
-def _screen_pool(opts: FitOptions, content: str, gpu: bool) -> int | None:
+def screen_pool_size(opts: FitOptions, content: str, gpu: bool) -> int | None:
     """Screens in the run's pool: --pool, 256 on the GPU, None (windows per crop) on the CPU; only
     rendered screens have a pool (photos are held whole on the GPU anyway)."""
     from imgrestore.sources.pool import DEVICE_POOL_SCREENS, check_pool_size

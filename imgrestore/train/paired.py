@@ -23,9 +23,9 @@ from imgrestore.train.validate import Validator
 from imgrestore.train.losses import TrainForward, get_criterion
 from imgrestore.registry import get_spec
 from imgrestore.train.network import build_net, check_patch, default_degrade, load_init, net_channels
-from imgrestore.train.options import SURROGATE_DEFAULTS, FitOptions, _compiled, _screen_pool, as_json, device_speed
+from imgrestore.train.options import SURROGATE_DEFAULTS, FitOptions, maybe_compile, screen_pool_size, as_json, device_speed
 from imgrestore.train.pairs import PairsStream, read_pairs
-from imgrestore.train.rundir import RunFolder, _figures, _val_batches, run_outputs, train_and_score
+from imgrestore.train.rundir import RunFolder, draw_figures, val_batches, run_outputs, train_and_score
 
 BUILTIN_CONTENT = {"photos": "scikit-image samples", "screens": "screens rendered in code"}
 
@@ -114,7 +114,7 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
         side_names = D.probe_chain(chain, channels, patch, spec.name, max(1, spec.scale))
         content = chain_content(chain)
         gpu = device.startswith("cuda") and not opts.workers and _gpu_ok()
-        pool = _screen_pool(opts, content, gpu)
+        pool = screen_pool_size(opts, content, gpu)
         sources = D.load_sources(opts.clean, chain.source_size((patch, patch)), "--clean", content, opts.seed, pool)
         if opts.clean is None and content == "photos":
             say(f"imgrestore: warning: no --clean or --pairs: training on the {len(sources)} scikit-image sample "
@@ -174,11 +174,11 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
                 "world": dist.world, "device": device}
     folder = RunFolder(opts.out, settings, opts.resume, dist)
     start = folder.resume_point({"net": net}, {"net": opt}, spec.name)
-    fwd = _compiled(wrap(TrainForward(net, criterion.outputs), dist, device), speed)
+    fwd = maybe_compile(wrap(TrainForward(net, criterion.outputs), dist, device), speed)
     step = SupervisedStep(fwd, net, criterion, opt, device, speed.amp, frozen, speed.channels_last)
     workers = opts.workers if opts.workers is not None else (1 if chain is not None and not gpu else 0)
     ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters)
-    validator = Validator(net, _val_batches(val_batch, 16), device) if val_batch is not None else None
+    validator = Validator(net, val_batches(val_batch, 16), device) if val_batch is not None else None
     ls = LoopSettings(iters=iters, batch=batch, lr=lr, lr_final=lr_final, val_every=opts.val_every,
                       ckpt_every=opts.ckpt_every, log_every=opts.log_every, workers=workers, device=device,
                       amp=speed.amp, channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress,
@@ -200,7 +200,7 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
             log.on_val = outputs
     scores = train_and_score(trainer, start, log, validator, dist.main)
     if dist.main and opts.figures:
-        _figures(Path(opts.out), validator, grid=outputs is None or outputs.samples is None)
+        draw_figures(Path(opts.out), validator, grid=outputs is None or outputs.samples is None)
         if outputs is not None and outputs.samples is not None:
             outputs.write_samples(f"iteration {iters}")
     return {"stage": opts.stage, "out": str(opts.out), "model": str(Path(opts.out) / MODEL), "iters": iters,

@@ -18,7 +18,7 @@ from imgrestore import rng as _rng
 from imgrestore.errors import ImageReadError, UserError
 from imgrestore.rng import CROP_STAGE
 from imgrestore.sources.pool import source_order
-from imgrestore.train.data import Batch, ImageLRU, _Loader
+from imgrestore.train.data import Batch, ImageLRU, ImageLoader
 
 
 class PairsStream:
@@ -31,8 +31,8 @@ class PairsStream:
                  entries: list[dict[str, Any]] | None = None):
         self.folder, self.patch, self.seed, self.option = Path(folder), patch, seed, option
         self.entries = entries if entries is not None else read_pairs(self.folder, option)
-        self.inputs = ImageLRU([_Loader(self.folder / e["input"]) for e in self.entries], channels, 4096)
-        self.targets = ImageLRU([_Loader(self.folder / e["target"]) for e in self.entries], channels, 4096)
+        self.inputs = ImageLRU([ImageLoader(self.folder / e["input"]) for e in self.entries], channels, 4096)
+        self.targets = ImageLRU([ImageLoader(self.folder / e["target"]) for e in self.entries], channels, 4096)
 
     def subset(self, lo: int, hi: int) -> "PairsStream":
         return PairsStream(self.folder, self.patch, self.inputs.channels, self.seed, self.option, self.entries[lo:hi])

@@ -2,8 +2,8 @@
 
 :class:`RunFolder` writes ``run.json`` and refuses to mix two runs in one folder (or to resume one
 with other settings); :func:`run_outputs` wires ``model_best`` and ``samples.png``
-(:mod:`imgrestore.train.outputs`); :func:`_figures` and :func:`_surrogate_grid` draw the curves and
-sample grids; :func:`_val_batches` cuts the held-out batch for the :class:`~imgrestore.train.validate.Validator`.
+(:mod:`imgrestore.train.outputs`); :func:`draw_figures` and :func:`surrogate_grid` draw the curves and
+sample grids; :func:`val_batches` cuts the held-out batch for the :class:`~imgrestore.train.validate.Validator`.
 Shared by the paired and the surrogate stages.
 """
 
@@ -77,12 +77,12 @@ def train_and_score(trainer: Trainer, start: int, log: Any, validator: Validator
     return validator() if (validator is not None and main) else {}
 
 
-def _val_batches(batch: Any, size: int) -> list[Any]:
+def val_batches(batch: Any, size: int) -> list[Any]:
     n = len(batch.indices)
     return [D.Batch(batch.input[k:k + size], batch.target[k:k + size], batch.indices[k:k + size]) for k in range(0, n, size)]
 
 
-def _figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None = None, k: int = 0,
+def draw_figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None = None, k: int = 0,
              grid: bool = True) -> None:
     """Loss/PSNR curves and a sample grid via imgrestore.figures (input | output | target; with
     `prev`, the previous stage's model: input | G_prev | G | target); without `grid` only the
@@ -137,7 +137,7 @@ def run_outputs(opts: FitOptions, spec: Any, net: torch.nn.Module, config: dict[
     return O.RunOutputs(Path(opts.out), net, spec.name, config, device, samples, stage=opts.stage)
 
 
-def _surrogate_grid(folder: Path, g: torch.nn.Module, stream: Any, k: int, device: str) -> None:
+def surrogate_grid(folder: Path, g: torch.nn.Module, stream: Any, k: int, device: str) -> None:
     """samples_real.png: real crops Y | surrogate X_s (previous model) | G(Y) of this stage."""
     try:
         from imgrestore import figures

@@ -27,9 +27,9 @@ from imgrestore.train.losses import TrainForward, discriminator_bce, generator_a
 from imgrestore.registry import get_spec
 from imgrestore.train.network import build_net, load_init, net_channels
 from imgrestore.train.options import (DISCRIMINATOR, SURROGATE_DEFAULTS, SURROGATE_LR, SURROGATE_PATCH, FitOptions,
-                                      _compiled, as_json, device_speed)
+                                      maybe_compile, as_json, device_speed)
 from imgrestore.train.pairs import PairsStream
-from imgrestore.train.rundir import RunFolder, _figures, _surrogate_grid, _val_batches, train_and_score
+from imgrestore.train.rundir import RunFolder, draw_figures, surrogate_grid, val_batches, train_and_score
 
 
 class DiscriminatorPair(torch.nn.Module):
@@ -234,14 +234,14 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         opt_g = make_optimizer("adam", list(g.parameters()), lr)
         opt_d = make_optimizer("adam", list(d.parameters()), lr)
         start = folder.resume_point({"net": g, "disc": d}, {"net": opt_g, "disc": opt_d}, spec.name)
-        g_fwd = _compiled(wrap(TrainForward(g, "out"), dist, device), speed)
-        d_fwd = _compiled(wrap(DiscriminatorPair(d), dist, device), speed)
+        g_fwd = maybe_compile(wrap(TrainForward(g, "out"), dist, device), speed)
+        d_fwd = maybe_compile(wrap(DiscriminatorPair(d), dist, device), speed)
         step = AdversarialStep(g_fwd, g, d_fwd, d, opt_g, opt_d, lam, device, speed.amp, speed.channels_last,
-                               _compiled(d, speed))
+                               maybe_compile(d, speed))
         stream = D.RealStream(real, targets, patch, scale, opts.seed + k)
         clean = D.CleanStream(clean_src, patch, spec.out_channels if "channels" not in config else channels, opts.seed + k)
         ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters, clean=clean)
-        validator = Validator(g, _val_batches(val_batch, 16), device) if val_batch is not None else None
+        validator = Validator(g, val_batches(val_batch, 16), device) if val_batch is not None else None
         ls = LoopSettings(iters=iters, batch=batch, lr=lr, val_every=opts.val_every, ckpt_every=opts.ckpt_every,
                           log_every=opts.log_every, workers=opts.workers or 0, device=device, amp=speed.amp,
                           channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress,
@@ -264,8 +264,8 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
                 log.on_val = best
         scores = train_and_score(trainer, start, log, validator, dist.main)
         if dist.main and opts.figures:
-            _figures(folder_path, validator, g_prev, k)
-            _surrogate_grid(folder_path, g, stream, k, device)
+            draw_figures(folder_path, validator, g_prev, k)
+            surrogate_grid(folder_path, g, stream, k, device)
         results.append({"stage": k, "out": str(folder_path), "model": str(done), "val": scores})
         g_prev = g
     final = out_root / MODEL
