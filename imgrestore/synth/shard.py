@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from imgrestore.errors import ImageReadError
+from imgrestore.sources.cache import ImageLRU, source_loader
 from imgrestore.sources.pool import source_order, to_channels as _to_channels
 from imgrestore.sources.source import Source
 from imgrestore.synth.config import STATE_DIR, SynthConfig, SynthResult
@@ -31,28 +31,6 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, arr)
     write_bytes_atomic(path, buf.getvalue())
-
-
-class _ImageCache:
-    """A small LRU of decoded source images, keyed by source position."""
-
-    def __init__(self, sources: list[Source], channels: int, size: int = 8):
-        self.sources, self.channels, self.size = sources, channels, size
-        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def get(self, k: int) -> np.ndarray:
-        if k in self.cache:
-            self.cache.move_to_end(k)
-            return self.cache[k]
-        from imgrestore.io import read_image
-
-        src = self.sources[k]
-        img = src.array if src.array is not None else read_image(src.path)
-        img = _to_channels(img, self.channels)
-        self.cache[k] = img
-        if len(self.cache) > self.size:
-            self.cache.popitem(last=False)
-        return img
 
 
 def write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: bool, src_hw: tuple[int, int], xp: Any,
@@ -87,7 +65,7 @@ def write_shard(cfg: SynthConfig, sources: list[Source], spool: Any, rendered: b
 
     result = SynthResult(resumed=len(entries))
 
-    images = _ImageCache(sources, cfg.channels)
+    images = ImageLRU([source_loader(s) for s in sources], cfg.channels, 8)
     if spool is not None and n_todo:
         result.skipped.extend(sources[k].name for k in sorted(spool.bad))
         # keys_for takes every source for two epochs' worth of indices or more: no need for more

@@ -11,23 +11,23 @@ of data-loader workers, a resume, or the process that computes it (:func:`batch_
 * :class:`CleanStream`  unpaired clean crops for the discriminator.
 
 Pairs read from a folder (``--pairs``) are :class:`imgrestore.train.pairs.PairsStream`, built on
-:class:`Batch`, :class:`ImageLRU` and the loader here.
+:class:`Batch` and :class:`imgrestore.sources.cache.ImageLRU`.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from imgrestore import rng as _rng
 from imgrestore.errors import UserError
 from imgrestore.rng import CROP_STAGE
+from imgrestore.sources.cache import ImageLRU, source_loader
 from imgrestore.sources.pool import source_order, to_channels as _to_channels
 from imgrestore.sources.source import Source, scan_sources
 
@@ -54,44 +54,6 @@ def batch_indices(iteration: int, rank: int, world: int, batch: int) -> list[int
 
 def _warn(msg: str) -> None:
     print(msg, file=sys.stderr)
-
-
-class ImageLRU:
-    """Decoded images by position, converted to `channels`, keeping the last `size`."""
-
-    def __init__(self, loaders: Sequence[Callable[[], np.ndarray]], channels: int | None, size: int = 64):
-        self.loaders, self.channels, self.size = loaders, channels, size
-        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def get(self, k: int) -> np.ndarray:
-        if k in self.cache:
-            self.cache.move_to_end(k)
-            return self.cache[k]
-        img = self.loaders[k]()
-        if self.channels:
-            img = _to_channels(img, self.channels)
-        self.cache[k] = img
-        if len(self.cache) > self.size:
-            self.cache.popitem(last=False)
-        return img
-
-
-class ImageLoader:
-    """A picklable image loader (data-loader workers are spawned): a file or an array."""
-
-    def __init__(self, path: Path | None = None, array: np.ndarray | None = None):
-        self.path, self.array = path, array
-
-    def __call__(self) -> np.ndarray:
-        if self.array is not None:
-            return self.array
-        from imgrestore.io import read_image
-
-        return read_image(self.path)
-
-
-def _source_loader(src: Source) -> Callable[[], np.ndarray]:
-    return ImageLoader(src.path, src.array)
 
 
 def load_sources(folder: Path | None, need_hw: tuple[int, int], option: str, content: str = "photos",
@@ -142,7 +104,7 @@ class CropSource:
 
         require_large_enough(sources, hw, "sources")
         self.sources, self.hw, self.channels = sources, hw, channels
-        self.images = ImageLRU([_source_loader(s) for s in sources], channels)
+        self.images = ImageLRU([source_loader(s) for s in sources], channels)
 
     def crop(self, seed: int, i: int) -> np.ndarray:
         k = source_order(seed, i, len(self.sources))

@@ -18,7 +18,8 @@ from imgrestore import rng as _rng
 from imgrestore.errors import ImageReadError, UserError
 from imgrestore.rng import CROP_STAGE
 from imgrestore.sources.pool import source_order
-from imgrestore.train.data import Batch, ImageLRU, ImageLoader
+from imgrestore.sources.cache import ImageLoader, ImageLRU
+from imgrestore.train.data import Batch
 
 
 class PairsStream:
