@@ -23,8 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from imgrestore.errors import UserError
-
 # commands whose code calls ready() before reading inputs or writing anything
 CHECKED = frozenset({"synth", "fit", "eval", "restore", "import-weights", "bench net", "bench degrade"})
 
@@ -39,11 +37,6 @@ def ready() -> None:
     """Mark where a command's checks end and its work begins (a no-op unless checking)."""
     if _checking.get():
         raise Checked()
-
-
-def checking_now() -> bool:
-    """True inside :func:`check_command` (for code that must not even start slow probes)."""
-    return _checking.get()
 
 
 @contextlib.contextmanager
@@ -76,45 +69,7 @@ def check_command(cmd: Any, words: tuple[str, ...], argv: list[str], cwd: Path) 
             try:
                 with cmd.make_context(name, list(argv)) as ctx:
                     cmd.invoke(ctx)
-            except Checked:
-                return
-            except click.exceptions.Exit:
-                return
+            except (Checked, click.exceptions.Exit):
+                pass  # its checks passed (or it exited by itself, as --help does)
     finally:
         os.chdir(here)
-    # the command returned without reaching ready(): nothing of its work is left to check
-    return
-
-
-def missing_inputs(cmd: Any, params: dict[str, Any], base: Path, produced: Any,
-                   extra: tuple[str, ...] = ()) -> tuple[str, str] | None:
-    """The first input path (a ``click.Path`` option or argument that is not an output, or a
-    parameter named in `extra`) that does not exist and that `produced(path)` says no earlier
-    step writes: ``(flag, value)``, else None."""
-    import click
-
-    outputs = {"out", "save"}
-    for p in cmd.params:
-        if p.name in outputs or p.name not in params:
-            continue
-        if not (isinstance(p.type, click.Path) or p.name in extra):
-            continue
-        value = params[p.name]
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for v in values:
-            if v is None or v == "" or isinstance(v, bool):
-                continue
-            path = Path(v) if Path(v).is_absolute() else base / v
-            if path.exists() or produced(path):
-                continue
-            flag = next((o for o in getattr(p, "opts", ()) if o.startswith("--")), None) or p.human_readable_name
-            return flag, str(v)
-    return None
-
-
-def ensure_inputs(cmd: Any, params: dict[str, Any], base: Path, produced: Any, extra: tuple[str, ...] = ()) -> None:
-    """:func:`missing_inputs` as a one-line UserError."""
-    miss = missing_inputs(cmd, params, base, produced, extra)
-    if miss is not None:
-        flag, value = miss
-        raise UserError(f"{flag} {value}: no such file or folder, and no earlier step writes it")

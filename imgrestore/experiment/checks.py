@@ -29,20 +29,47 @@ def check_experiment(exp: Experiment) -> None:
             _preflight(exp, step, find_command(exp.commands, step.words), step.params)
 
 
+def _missing_input(cmd: Any, params: dict[str, Any], base: Path, produced: Callable[[Path], bool],
+                   extra: tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """The first input path (a ``click.Path`` option or argument that is not an output, or a
+    parameter named in `extra`) that does not exist and that no earlier step writes:
+    ``(flag, value)``, else None."""
+    import click
+
+    outputs = {"out", "save"}
+    for p in cmd.params:
+        if p.name in outputs or p.name not in params:
+            continue
+        if not (isinstance(p.type, click.Path) or p.name in extra):
+            continue
+        value = params[p.name]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if v is None or v == "" or isinstance(v, bool):
+                continue
+            path = Path(v) if Path(v).is_absolute() else base / v
+            if path.exists() or produced(path):
+                continue
+            flag = next((o for o in getattr(p, "opts", ()) if o.startswith("--")), None) or p.human_readable_name
+            return flag, str(v)
+    return None
+
+
 def _preflight(exp: Experiment, step: Step, cmd, params: dict[str, Any]) -> None:
     """Before any step runs: inputs that exist or an earlier step writes, then the command's own
     up-front checks, run by its own code in check mode (:mod:`imgrestore.preflight`)."""
     import click
 
-    from imgrestore.preflight import check_command, ensure_inputs
+    from imgrestore.preflight import check_command
 
-    produced = _produced_by_earlier(exp, step)
     extra = ("inputs",) if step.words == ("restore",) else ()
     try:
-        ensure_inputs(cmd, params, exp.dir, produced, extra)
+        miss = _missing_input(cmd, params, exp.dir, _produced_by_earlier(exp, step), extra)
+        if miss is not None:
+            raise UserError(f"{miss[0]} {miss[1]}: no such file or folder, and no earlier step writes it")
         check_command(cmd, step.words, step.argv, exp.dir)
     except click.ClickException as exc:
-        raise error_at(exp.path, step.name, exc.format_message()) from None
+        raise error_at(exp.source, step.name, exc.format_message()) from None
     except UserError as exc:
         msg = str(exc)
         if any(str(exp.step(d).dir) in msg for d in step.deps):
@@ -50,4 +77,4 @@ def _preflight(exp: Experiment, step: Step, cmd, params: dict[str, Any]) -> None
         key = key_of(msg)
         if step.args and (key is None or (key not in step.options and key not in step.option_keys)):
             key = "args"  # not about an option: about the positional arguments (a chain spec, a name)
-        raise error_at(exp.path, step.name, msg, key) from None
+        raise error_at(exp.source, step.name, msg, key) from None

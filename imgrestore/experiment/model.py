@@ -36,6 +36,7 @@ class Step:
     after: list[str]
     index: int
     argv: list[str] = field(default_factory=list)      # resolved, after the command words
+    portable_argv: list[str] = field(default_factory=list)  # argv with the output folder as OUT_PLACEHOLDER
     deps: list[str] = field(default_factory=list)
     out: Path | None = None                           # the value given as --out (None: no --out option)
     dir: Path = Path()
@@ -60,7 +61,8 @@ class Experiment:
     steps: list[Step]
     vars: dict[str, Any]
     defaults: dict[str, Any]
-    commands: Any = None        # the click group the step commands belong to (``imgrestore``'s root)
+    commands: Any               # the click group the step commands belong to (``imgrestore``'s root)
+    source: Any                 # the file's text (experiment.where.SourceText), for line numbers in errors
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from imgrestore.errors import UserError
 from imgrestore.experiment.identity import input_identity
-from imgrestore.experiment.model import OUT_PLACEHOLDER, Decision, Experiment, Step, command_line
+from imgrestore.experiment.model import Decision, Experiment, Step, command_line
 
 
 def _has_output(step: Step) -> bool:
@@ -34,7 +33,7 @@ def plan(exp: Experiment, state: dict[str, Any], from_step: str | None = None) -
         elif st is None:
             d = Decision(step, True, "never run", clear=True)
         elif st.get("config") != step.config:
-            d = Decision(step, True, f"settings changed ({_argv_change(st.get('argv', []), step.argv, exp.out)})",
+            d = Decision(step, True, f"settings changed ({_argv_change(st.get('argv', []), step.portable_argv)})",
                          clear=True)
         elif st.get("inputs") != step.inputs:
             d = Decision(step, True, "input files changed", clear=True)
@@ -56,8 +55,7 @@ def plan(exp: Experiment, state: dict[str, Any], from_step: str | None = None) -
     return out
 
 
-def _argv_change(old: list[str], new: list[str], out: Path) -> str:
-    new = [a.replace(str(out), OUT_PLACEHOLDER) for a in new]
+def _argv_change(old: list[str], new: list[str]) -> str:
     gone = [a for a in old if a not in new]
     added = [a for a in new if a not in old]
     if not gone and not added:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from imgrestore.errors import UserError
 from imgrestore.experiment.checks import check_experiment
-from imgrestore.experiment.model import (NAME_RE, OUT_PLACEHOLDER, RESULTS_FILE, STATE_DIR, STDOUT_FILE, Decision,
+from imgrestore.experiment.model import (NAME_RE, RESULTS_FILE, STATE_DIR, STDOUT_FILE, Decision,
                                          Experiment, Step, command_line)
 from imgrestore.experiment.plan import plan
 from imgrestore.experiment.state import read_state, write_state
@@ -127,8 +127,7 @@ def _run_step(exp: Experiment, state: dict, step: Step, clear: bool, log: Callab
     if clear:
         _clear(step, exp)
     step.dir.mkdir(parents=True, exist_ok=True)
-    entry = {"status": "running", "command": step.command, "argv": [a.replace(str(exp.out), OUT_PLACEHOLDER)
-                                                                     for a in step.argv],
+    entry = {"status": "running", "command": step.command, "argv": step.portable_argv,
              "config": step.config, "inputs": step.inputs, "started": _now(),
              "deps": {d: steps.get(d, {}).get("run_id") for d in step.deps}}
     steps[step.name] = entry

@@ -1,7 +1,8 @@
 """Where a key is in an experiment file, so an error can name its line.
 
-tomllib returns values without line numbers; this keeps the text of each loaded file and finds the
-line of a step, a table or a key again for the one-line error ``FILE: line N: step 'S': msg``.
+tomllib returns values without line numbers; the experiment keeps its file's text (a
+:class:`SourceText`) and finds the line of a step, a table or a key again for the one-line error
+``FILE: line N: step 'S': msg``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from pathlib import Path
 from imgrestore.errors import UserError
 
 
-def error_at(path: Path, step: str | None, msg: str, key: str | None = None) -> UserError:
+def error_at(src: "SourceText", step: str | None, msg: str, key: str | None = None) -> UserError:
     """``FILE: line N: step 'NAME': msg`` -- the line of the step's key (or of the step, or table)."""
-    line = FILE_TEXTS[str(path)].line(step, key or key_of(msg)) if str(path) in FILE_TEXTS else None
-    where = f"{path}: line {line}" if line else str(path)
+    line = src.line(step, key or key_of(msg))
+    where = f"{src.path}: line {line}" if line else str(src.path)
     return UserError(f"{where}: step '{step}': {msg}" if step else f"{where}: {msg}")
 
 
@@ -43,7 +44,8 @@ class SourceText:
 
     HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(#.*)?$")
 
-    def __init__(self, text: str, step_names: list[str | None]) -> None:
+    def __init__(self, path: Path, text: str, step_names: list[str | None]) -> None:
+        self.path = path
         self.lines = text.splitlines()
         self.headers = [(i + 1, m.group(1).replace('"', "").replace("'", "").replace(" ", ""),
                          line.strip().startswith("[["))
@@ -88,5 +90,3 @@ class SourceText:
         hits = [i for i, n in enumerate(self.names) if n == step]
         return hits[-1] if hits else None
 
-
-FILE_TEXTS: dict[str, SourceText] = {}
