@@ -7,24 +7,20 @@ tables are uploaded once per curve set and device. Imported only for CuPy inputs
 
 from __future__ import annotations
 
-import functools
 import weakref
-from pathlib import Path
 
 import cupy
 import numpy as np
 
+from imgrestore.kernels.nvrtc import MAX_GRID, module_functions
+
 _BLOCK = 256
-_MAX_GRID = 65535
+_NAMES = ("mosaic_noise", "full_colour", "demosaic_crf")
 _TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-@functools.cache
 def _kernels(device_id: int) -> dict[str, cupy.RawKernel]:
-    src = Path(__file__).with_name("camera.cu").read_text()
-    with cupy.cuda.Device(device_id):
-        mod = cupy.RawModule(code=src, options=("--std=c++11", "--fmad=false"))
-        return {k: mod.get_function(k) for k in ("mosaic_noise", "full_colour", "demosaic_crf")}
+    return module_functions(cupy, "camera.cu", _NAMES, ("--std=c++11", "--fmad=false"), device_id)
 
 
 def _tables(curves, device_id: int):
@@ -56,7 +52,7 @@ def camera_batch(x, curves, params, mos, full, model, clip, method, out, sigma) 
             per = h * w * c
             quads = (per + 3) // 4
             k["full_colour"](
-                ((quads + _BLOCK - 1) // _BLOCK, min(len(full), _MAX_GRID)), (_BLOCK,),
+                ((quads + _BLOCK - 1) // _BLOCK, min(len(full), MAX_GRID)), (_BLOCK,),
                 (x, _i32(full), np.int32(len(full)), np.int64(per), np.int32(c), inv, fwd, slope, crf, ss, sc,
                  keys, np.int32(model), np.int32(clip), out, sigma, np.int32(sigma.shape[0] > 0)),
             )
@@ -73,7 +69,7 @@ def _mosaic_noise(k, x, sel, inv, slope, crf, red, ss, sc, keys, model, clip, ra
     m, h, w = raw.shape
     quads = (h * w + 3) // 4
     k["mosaic_noise"](
-        ((quads + _BLOCK - 1) // _BLOCK, min(m, _MAX_GRID)), (_BLOCK,),
+        ((quads + _BLOCK - 1) // _BLOCK, min(m, MAX_GRID)), (_BLOCK,),
         (x, sel, np.int32(m), np.int32(h), np.int32(w), inv, slope, crf, red, ss, sc, keys,
          np.int32(model), np.int32(clip), raw, sigma, np.int32(sigma.shape[0] > 0)),
     )
@@ -92,7 +88,7 @@ def mosaic_noise(x, curves, params, sel, model, clip, raw, sigma) -> None:
 def _demosaic(k, raw, sel, fwd, crf, red, method, apply_crf, out) -> None:
     m, h, w = raw.shape
     block = (32, 8, 1)
-    grid = ((w + 31) // 32, (h + 7) // 8, min(m, _MAX_GRID))
+    grid = ((w + 31) // 32, (h + 7) // 8, min(m, MAX_GRID))
     k["demosaic_crf"](grid, block, (raw, sel, np.int32(m), np.int32(h), np.int32(w), fwd, crf, red,
                                     np.int32(method), np.int32(apply_crf), out))
 

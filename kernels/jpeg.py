@@ -22,7 +22,6 @@ from imgrestore.errors import SpecError
 from imgrestore.kernels.jpeg_numpy import SUBSAMPLING
 
 BACKENDS = ("numpy", "numba", "cuda")
-SAMPLING_FACTORS = {0: (1, 1), 1: (2, 1), 2: (2, 2)}  # luminance (h, v) per subsampling code
 
 
 def per_sample(quality: int | Sequence[int], subsampling: str | Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,28 +12,23 @@ once per device. Imported only for CuPy inputs. Layout and checks: docs/jpeg_cud
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import cupy
 import numpy as np
 
 from imgrestore.backend import on_device_of
 from imgrestore.kernels.jpeg_numpy import quant_divisors, quant_tables
+from imgrestore.kernels.nvrtc import MAX_GRID, module_functions
 
 GROUPS = 8  # jpeg.cu JB_GROUPS: thread groups (8 threads per 8x8 block) of jpeg_blocks, block (8, GROUPS)
 TILE = 16  # jpeg.cu JB_TILE: pixels per tile edge, one CUDA block of jpeg_blocks per tile
 QUALITIES = 101  # jpeg.cu JB_QUALITIES: table rows for quality 0..100 (row 0 unused)
 _BLOCK2 = (32, 8, 1)
-_MAX_GRID = 65535
 _NAMES = ("jpeg_blocks", "jpeg_colour")
 
 
-@functools.cache
 def _kernels(device_id: int) -> dict[str, cupy.RawKernel]:
-    src = Path(__file__).with_name("jpeg.cu").read_text()
-    with cupy.cuda.Device(device_id):
-        mod = cupy.RawModule(code=src, options=("--std=c++11", "--fmad=false"))
-        return {k: mod.get_function(k) for k in _NAMES}
+    return module_functions(cupy, "jpeg.cu", _NAMES, ("--std=c++11", "--fmad=false"), device_id)
 
 
 def host_tables() -> np.ndarray:
@@ -76,8 +71,8 @@ def roundtrip(x, quality: np.ndarray, sub: np.ndarray):
                          f"got {quality.shape}/{sub.shape}")
     if n and (quality.min() < 0 or quality.max() > 100 or (c == 3 and (sub.min() < 0 or sub.max() > 2))):
         raise ValueError("jpeg_cuda.roundtrip: quality must be in 0..100 and sub in 0..2")
-    if -(-h // 8) > _MAX_GRID:
-        raise ValueError(f"jpeg_cuda.roundtrip: height {h} exceeds {8 * _MAX_GRID} rows (grid.y of jpeg_colour)")
+    if -(-h // 8) > MAX_GRID:
+        raise ValueError(f"jpeg_cuda.roundtrip: height {h} exceeds {8 * MAX_GRID} rows (grid.y of jpeg_colour)")
     with on_device_of(x):
         out = cupy.empty_like(x)
         if x.size == 0:
@@ -89,7 +84,7 @@ def roundtrip(x, quality: np.ndarray, sub: np.ndarray):
         # allocated (uninitialised) even when all samples are copies: jpeg_colour takes the pointer
         planes = cupy.empty((n, c, geo["Hb"], geo["Wb"]), cupy.uint8)
         dims = (np.int32(n), np.int32(h), np.int32(w), np.int32(c))
-        grid_n = min(n, _MAX_GRID)
+        grid_n = min(n, MAX_GRID)
         if (quality > 0).any():
             k["jpeg_blocks"]((geo["tiles_x"], geo["tiles_y"], grid_n), (8, GROUPS, 1),
                              (x, q_dev, s_dev, _tables(dev), *dims, planes))

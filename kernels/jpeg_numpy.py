@@ -372,23 +372,3 @@ def batch_constants(quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2, 64) tables and (N, 2, 3, 64) divisors of per-sample qualities."""
     pairs = [quality_constants(int(q)) for q in quality]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-
-
-@lru_cache(maxsize=1)
-def color_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """int32 tables of libjpeg's colour conversions and the uint8 -> float32 table.
-
-    Forward (8, 256): R_Y, G_Y, B_Y (+1/2), R_Cb, G_Cb, B_Cb = R_Cr (+128 +1/2 -1), G_Cr, B_Cr;
-    summed and shifted right by 16 (jccolor.c). Inverse (4, 256): Cr_R, Cb_B (rounded),
-    Cb_G (+1/2), Cr_G, the last two summed and shifted by 16 (jdcolor.c). Output ``i / 255``.
-    """
-    i = np.arange(256, dtype=np.int64)
-    x = i - 128
-    off = CBCR_OFFSET + ONE_HALF - 1
-    fwd = np.stack([fix(0.299, 16) * i, fix(0.587, 16) * i, fix(0.114, 16) * i + ONE_HALF,
-                    -fix(0.16874, 16) * i, -fix(0.33126, 16) * i, fix(0.5, 16) * i + off,
-                    -fix(0.41869, 16) * i, -fix(0.08131, 16) * i]).astype(np.int32)
-    inv = np.stack([(fix(1.402, 16) * x + ONE_HALF) >> SCALEBITS, (fix(1.772, 16) * x + ONE_HALF) >> SCALEBITS,
-                    -fix(0.34414, 16) * x + ONE_HALF, -fix(0.71414, 16) * x]).astype(np.int32)
-    lut = np.arange(256, dtype=np.float32) / np.float32(255.0)
-    return fwd, inv, lut

@@ -9,27 +9,23 @@ for CuPy inputs.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import cupy
 import numpy as np
 
+from imgrestore.kernels.nvrtc import KERNEL_DIR, MAX_GRID, module_functions
+
 _BLOCK2 = (32, 8, 1)
-_MAX_GRID = 65535
 _NAMES = ("moire_decode", "moire_capture", "moire_develop")
+_OPTIONS = ("--std=c++11", "--fmad=false", f"-I{KERNEL_DIR}")
 
 
-@functools.cache
 def _kernels(device_id: int) -> dict[str, cupy.RawKernel]:
-    here = Path(__file__).resolve().parent
-    src = (here / "moire.cu").read_text()
-    with cupy.cuda.Device(device_id):
-        mod = cupy.RawModule(code=src, options=("--std=c++11", "--fmad=false", f"-I{here}"))
-        return {k: mod.get_function(k) for k in _NAMES}
+    return module_functions(cupy, "moire.cu", _NAMES, _OPTIONS, device_id)
 
 
 def _grid2(w: int, h: int, n: int) -> tuple[int, int, int]:
-    return ((w + 31) // 32, (h + 7) // 8, min(n, _MAX_GRID))
+    return ((w + 31) // 32, (h + 7) // 8, min(n, MAX_GRID))
 
 
 def _capture(k, screen, b, out_hw):
@@ -88,7 +84,7 @@ def moire_batch(screen, b, out_hw, demosaic: str):
         out = cupy.empty((n, h, w, 3), cupy.float32)
         tgt = cupy.empty((n, h, w, 3), cupy.float32)
         k["moire_develop"](
-            ((w + bw - 1) // bw, (h + bh - 1) // bh, min(n, _MAX_GRID)), (bw, bh, 1),
+            ((w + bw - 1) // bw, (h + bh - 1) // bh, min(n, MAX_GRID)), (bw, bh, 1),
             (cap, gt, glare, np.int32(field is not None), cupy.asarray(np.ascontiguousarray(b.noise, np.float64)),
              cupy.asarray(np.ascontiguousarray(b.keys, np.uint32)), cupy.asarray(np.ascontiguousarray(b.I, np.int32)),
              cupy.asarray(np.ascontiguousarray(taps, np.float64)), cupy.asarray(np.ascontiguousarray(radius, np.int32)),

@@ -24,10 +24,10 @@ import math
 import numba as nb
 import numpy as np
 
-from imgrestore.kernels.camera_numba import F0, F1, _bilinear_site, _malvar_site, cfa_colour
+from imgrestore.kernels import tone
+from imgrestore.kernels.camera_numba import F0, F1, _bilinear_site, _malvar_site, _row_noise, cfa_colour
 from imgrestore.kernels.moire_numpy import (G_CA, G_CS, G_CX, G_CY, G_FILL, G_FILLY, G_H, G_IRHO2, G_K1, G_K2,
                                             G_MDX, G_MDY, G_R, G_TENT, G_VIG, I_LAYOUT, I_RX, I_RY, MAX_FOOT)
-from imgrestore.kernels.philox import normal_quads
 
 BAND = 32  # output rows per task of develop
 
@@ -269,8 +269,7 @@ LUT_N = 65536
 
 def encode_table() -> np.ndarray:
     """The exact sRGB encoding at v = k / LUT_N, k = 0..LUT_N (float64)."""
-    v = np.arange(LUT_N + 1, dtype=np.float64) / LUT_N
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+    return tone.srgb_encode(np.arange(LUT_N + 1, dtype=np.float64) / LUT_N)
 
 
 ENCODE_LUT = encode_table()
@@ -305,18 +304,13 @@ def _raw_rows(cap, glare, s, p_lo, p_hi, W, nc, a, b, noisy, k0, k1, zbuf, R):
     has_glare = glare.shape[0] > 0
     for i in range(p_hi - p_lo):
         yy = p_lo + i
-        p0 = yy * n
-        off = 0
-        if noisy:
-            q0 = p0 >> 2
-            normal_quads(zbuf, q0, ((p0 + n - 1) >> 2) - q0 + 1, k0, k1, 0)
-            off = p0 - 4 * q0
+        off = _row_noise(noisy, yy * n, n, k0, k1, zbuf)  # zeros when not noisy (_raw ignores them)
         for xx in range(W):
             for c in range(nc):
                 v = cap[s, yy, xx, c]
                 if has_glare:
                     v = v + glare[s, yy, xx]
-                R[i, xx * nc + c] = _raw(v, a, b, noisy, zbuf[off + xx * nc + c] if noisy else F0)
+                R[i, xx * nc + c] = _raw(v, a, b, noisy, zbuf[off + xx * nc + c])
 
 
 @nb.njit(parallel=True, nogil=True, cache=True, error_model="numpy")

@@ -36,6 +36,8 @@ from __future__ import annotations
 import math
 import numpy as np
 
+from imgrestore.kernels import tone
+
 # -- packed per-sample parameter rows (shared by NumPy, Numba and CUDA) ----------------------
 # float64 row G[s]: homography (9), k1, k2, 1/rho^2, fill, fill_y, ca, motion dx, motion dy,
 # vignette, cell size, half-width R of the sample points' span, sensor centre x, sensor centre y,
@@ -53,15 +55,14 @@ MAX_FOOT = 4.0  # largest footprint half-width read, in screen pixels (the clamp
 
 # -- step 1 / 10: colour encodings -------------------------------------------------------------
 def srgb_decode(v: np.ndarray) -> np.ndarray:
-    """sRGB-encoded [0, 1] -> linear light (IEC 61966-2-1), float32."""
-    v = np.clip(np.asarray(v, np.float64), 0.0, 1.0)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    """sRGB-encoded [0, 1] -> linear light (IEC 61966-2-1), float32 (computed in float64)."""
+    return tone.srgb_decode(np.asarray(v, np.float64)).astype(np.float32)
 
 
 def srgb_encode(v: np.ndarray) -> np.ndarray:
-    """Linear light -> sRGB-encoded [0, 1] (clipped first), float32: the camera's output curve."""
-    v = np.clip(np.asarray(v, np.float64), 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
+    """Linear light -> sRGB-encoded [0, 1] (clipped first), float32 (computed in float64): the
+    camera's output curve."""
+    return tone.srgb_encode(np.asarray(v, np.float64)).astype(np.float32)
 
 
 # -- step 2: camera pose ------------------------------------------------------------------------

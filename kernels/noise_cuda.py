@@ -7,28 +7,22 @@ path (``noise.cu`` includes ``camera.cu`` for Philox and Box-Muller). Imported o
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import cupy
 import numpy as np
 
+from imgrestore.kernels.nvrtc import KERNEL_DIR, MAX_GRID, module_functions
+
 _BLOCK = 256
-_MAX_GRID = 65535
+_OPTIONS = ("--std=c++11", "--fmad=false", f"-I{KERNEL_DIR}")
 
 
-@functools.cache
 def _kernels(device_id: int) -> dict[str, cupy.RawKernel]:
-    here = Path(__file__).resolve().parent
-    src = (here / "noise.cu").read_text()
-    with cupy.cuda.Device(device_id):
-        mod = cupy.RawModule(code=src, options=("--std=c++11", "--fmad=false", f"-I{here}"))
-        return {k: mod.get_function(k) for k in ("noise_fields", "noise_awgn")}
+    return module_functions(cupy, "noise.cu", ("noise_fields", "noise_awgn"), _OPTIONS, device_id)
 
 
 def _grid(n: int, per: int) -> tuple[int, int]:
     quads = (per + 3) // 4
-    return ((quads + _BLOCK - 1) // _BLOCK, min(n, _MAX_GRID))
+    return ((quads + _BLOCK - 1) // _BLOCK, min(n, MAX_GRID))
 
 
 def normal_fields(keys: np.ndarray, per: int, stream: int, out) -> None:

@@ -20,19 +20,26 @@ CHUNK = 2048  # quads per work item: 32 KiB of normals, cache-resident
 SERIAL_BELOW = 1 << 15  # values: smaller inputs run the serial twin
 
 
+@nb.njit(inline="always", nogil=True, cache=True)
+def _chunk(t, nc, m, keys, stream):
+    """Work item ``t`` of (sample, chunk of quads), ``nc`` chunks per sample of ``m`` values:
+    (s, p0, k, buf), buf holding the normals of values p0 .. p0 + k - 1 of sample s."""
+    s = t // nc
+    q0 = (t - s * nc) * CHUNK
+    cnt = min(CHUNK, (m + 3) // 4 - q0)
+    buf = np.empty(4 * cnt, np.float32)
+    normal_quads(buf, q0, cnt, keys[s, 0], keys[s, 1], stream)
+    p0 = 4 * q0
+    return s, p0, min(4 * cnt, m - p0), buf
+
+
 def _normal_fields(out, keys, stream):
     """out[s, p] = normal p of sample s's stream (out: (N, M) float32, keys: (N, 2) uint32)."""
     n, m = out.shape
-    nq = (m + 3) // 4
-    nc = (nq + CHUNK - 1) // CHUNK
+    nc = ((m + 3) // 4 + CHUNK - 1) // CHUNK
     for t in nb.prange(n * nc):
-        s = t // nc
-        q0 = (t - s * nc) * CHUNK
-        cnt = min(CHUNK, nq - q0)
-        buf = np.empty(4 * cnt, np.float32)
-        normal_quads(buf, q0, cnt, keys[s, 0], keys[s, 1], stream)
-        p0 = 4 * q0
-        for j in range(min(4 * cnt, m - p0)):
+        s, p0, k, buf = _chunk(t, nc, m, keys, stream)
+        for j in range(k):
             out[s, p0 + j] = buf[j]
 
 
@@ -40,17 +47,11 @@ def _awgn(x, sigma, keys, stream, clip, out):
     """out[s, p] = x[s, p] + sigma[s] * normal p of sample s, in float32, then clipped to [0, 1]
     if ``clip`` (NaN kept, as ``np.clip``). x, out: (N, M) float32; sigma: (N,) float32."""
     n, m = x.shape
-    nq = (m + 3) // 4
-    nc = (nq + CHUNK - 1) // CHUNK
+    nc = ((m + 3) // 4 + CHUNK - 1) // CHUNK
     for t in nb.prange(n * nc):
-        s = t // nc
-        q0 = (t - s * nc) * CHUNK
-        cnt = min(CHUNK, nq - q0)
-        buf = np.empty(4 * cnt, np.float32)
-        normal_quads(buf, q0, cnt, keys[s, 0], keys[s, 1], stream)
-        p0 = 4 * q0
+        s, p0, k, buf = _chunk(t, nc, m, keys, stream)
         sg = sigma[s]
-        for j in range(min(4 * cnt, m - p0)):
+        for j in range(k):
             v = x[s, p0 + j] + sg * buf[j]
             if clip:
                 if v < np.float32(0.0):

@@ -7,26 +7,21 @@ kernel launches. CuPy is imported here, and this module is only imported for CuP
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
-from pathlib import Path
 
 import cupy
 import numpy as np
 
+from imgrestore.kernels.nvrtc import MAX_GRID, module_functions
+
 _BLOCK = 256
-_MAX_GRID_Y = 65535
 _TABLES: OrderedDict = OrderedDict()  # (device, id(idx), id(w)) -> (idx, w, idx_dev, w_dev)
 _MAX_TABLES = 64
 
 
-@functools.cache
 def _kernels(device_id: int) -> dict[str, cupy.RawKernel]:
     """The compiled kernels for one device (NVRTC, compiled at most once per process and device)."""
-    src = Path(__file__).with_name("resize.cu").read_text()
-    with cupy.cuda.Device(device_id):
-        mod = cupy.RawModule(code=src, options=("--std=c++11",))
-        return {name: mod.get_function(name) for name in ("resize_h_f32", "resize_w_f32")}
+    return module_functions(cupy, "resize.cu", ("resize_h_f32", "resize_w_f32"), ("--std=c++11",), device_id)
 
 
 def _device_tables(device_id: int, idx: np.ndarray, w: np.ndarray) -> tuple[cupy.ndarray, cupy.ndarray]:
@@ -48,7 +43,7 @@ def _resize_h(x: cupy.ndarray, idx_dev: cupy.ndarray, w_dev: cupy.ndarray, hout:
     n, hin, wid, c = x.shape
     out = cupy.empty((n, hout, wid, c), dtype=cupy.float32)
     row_len = wid * c
-    grid = ((row_len + _BLOCK - 1) // _BLOCK, min(n * hout, _MAX_GRID_Y))
+    grid = ((row_len + _BLOCK - 1) // _BLOCK, min(n * hout, MAX_GRID))
     if out.size == 0:
         return out
     kern["resize_h_f32"](
@@ -62,7 +57,7 @@ def _resize_w(x: cupy.ndarray, idx_dev: cupy.ndarray, w_dev: cupy.ndarray, wout:
     n, h, win, c = x.shape
     out = cupy.empty((n, h, wout, c), dtype=cupy.float32)
     rows = n * h
-    grid = ((wout * c + _BLOCK - 1) // _BLOCK, min(rows, _MAX_GRID_Y))
+    grid = ((wout * c + _BLOCK - 1) // _BLOCK, min(rows, MAX_GRID))
     if out.size == 0:
         return out
     kern["resize_w_f32"](

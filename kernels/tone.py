@@ -26,7 +26,8 @@ LUMA = (0.299, 0.587, 0.114)
 
 
 def srgb_decode(v: Any) -> Any:
-    """sRGB-encoded -> linear light (IEC 61966-2-1), elementwise, in v's array module and dtype."""
+    """sRGB-encoded -> linear light (IEC 61966-2-1), elementwise, in v's array module and dtype.
+    The one statement of both curves: moire_numpy's float64 oracle and moire_numba's LUT use them."""
     xp = array_module(v)
     v = xp.clip(v, 0.0, 1.0)
     return xp.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(v.dtype, copy=False)
@@ -73,7 +74,7 @@ def tone(img: Any, exposure: Any, knee: Any, gain: Any = 1.0) -> Any:
     e = xp.asarray(np.asarray(exposure, np.float32).reshape(shape))
     kn = np.broadcast_to(np.asarray(knee, np.float32), n).reshape(shape)
     lin = srgb_decode(img) / e
-    lin = shoulder(lin, 1.0 / e, kn if xp is np else xp.asarray(kn))
+    lin = shoulder(lin, 1.0 / e, kn)  # host knee: shoulder checks it there, then uploads it
     if not bool(np.all(g == 1)):
         lin = lin * (g if xp is np else xp.asarray(g))
     return srgb_encode(lin)

@@ -6,7 +6,6 @@ built, so loading this plugin costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from imgrestore.hookspecs import hookimpl
@@ -28,21 +27,17 @@ def options(depth: int, channels: int) -> tuple[Option, ...]:
     )
 
 
-def builder(depth: int, channels: int) -> Callable[..., Any]:
-    """A builder for DnCNN; the spec's option table supplies the defaults (see options())."""
+def build(**config: Any):
+    """DnCNN; the spec's option table supplies the defaults (see options())."""
+    from imgrestore.nets.dncnn import DnCNN
 
-    def build(**config: Any):
-        from imgrestore.nets.dncnn import DnCNN
-
-        return DnCNN(**{"depth": depth, "channels": channels, **config})
-
-    return build
+    return DnCNN(**config)
 
 
 def _spec(name: str, depth: int, channels: int, **kw: Any) -> NetworkSpec:
     # reflect_margin=False: the authors trained on patches and scored whole images with the convs'
     # zero padding; a reflected margin lowers Set12 sigma 25 from 30.445 to 30.421 dB (their weights)
-    return NetworkSpec(name, builder(depth, channels), in_channels=channels, out_channels=channels,
+    return NetworkSpec(name, build, in_channels=channels, out_channels=channels,
                        options=options(depth, channels), aliases=ALIASES, reflect_margin=False, **kw)
 
 

@@ -16,19 +16,10 @@ RECIPE = Recipe(loss="l1", optimizer="adam", lr=1e-4, batch=16, patch=48, iterat
 
 
 def build(**config: Any):
-    """EDSR x4, paper size (32 blocks, 256 features, residual scaling 0.1)."""
+    """EDSR x4; each spec's option table supplies the defaults (paper size or baseline)."""
     from imgrestore.nets.edsr import EDSR
 
-    return EDSR(**{"scale": 4, **config})
-
-
-def build_baseline(**config: Any):
-    """EDSR-baseline x4 (16 blocks, 64 features, no residual scaling)."""
-    from imgrestore.nets.edsr import EDSR
-
-    return EDSR(**{"scale": 4, "features": 64, "blocks": 16, "res_scale": 1.0, **config})
-
-
+    return EDSR(**config)
 
 
 def options(features: int, blocks: int, res_scale: float) -> tuple[Option, ...]:
@@ -45,7 +36,7 @@ def options(features: int, blocks: int, res_scale: float) -> tuple[Option, ...]:
 SPECS = [
     NetworkSpec("edsr", build, task="super-resolution", scale=4, recipe=RECIPE, options=options(256, 32, 0.1),
                 summary="EDSR x4, paper size: 32 blocks, 256 features, residual scaling 0.1"),
-    NetworkSpec("edsr-baseline", build_baseline, task="super-resolution", scale=4, recipe=RECIPE,
+    NetworkSpec("edsr-baseline", build, task="super-resolution", scale=4, recipe=RECIPE,
                 options=options(64, 16, 1.0),
                 summary="EDSR-baseline x4: 16 blocks, 64 features"),
 ]

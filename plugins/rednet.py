@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from imgrestore.hookspecs import hookimpl
@@ -16,15 +15,11 @@ RECIPE = Recipe(loss="l2", optimizer="adam", lr=1e-4, batch=64, patch=50, iterat
                        "unverified": ["batch", "iterations"]})
 
 
-def builder(n: int, skips: bool, down: int = 1) -> Callable[..., Any]:
-    """A builder for RED-Net with these defaults (gray); keyword arguments override them."""
+def build(**config: Any):
+    """RED-Net; the spec's option table supplies the defaults (see options())."""
+    from imgrestore.nets.rednet import REDNet
 
-    def build(**config: Any):
-        from imgrestore.nets.rednet import REDNet
-
-        return REDNet(**{"n": n, "channels": 1, "skips": skips, "down": down, **config})
-
-    return build
+    return REDNet(**config)
 
 
 def options(n: int, skips: bool, down: int) -> tuple[Option, ...]:
@@ -41,7 +36,7 @@ def options(n: int, skips: bool, down: int) -> tuple[Option, ...]:
 
 
 def _spec(name: str, n: int, skips: bool, down: int, summary: str) -> NetworkSpec:
-    return NetworkSpec(name, builder(n, skips, down), task="denoise", in_channels=1, out_channels=1,
+    return NetworkSpec(name, build, task="denoise", in_channels=1, out_channels=1,
                        size_multiple=down, summary=summary, recipe=RECIPE, options=options(n, skips, down))
 
 

@@ -19,10 +19,10 @@ OPTIONS = (
 
 
 def build(**config: Any):
-    """SRResNet x4; keyword arguments override imgrestore.nets.srresnet.SRResNet's defaults."""
+    """SRResNet x4; the option table above supplies the defaults."""
     from imgrestore.nets.srresnet import SRResNet
 
-    return SRResNet(**{"scale": 4, **config})
+    return SRResNet(**config)
 
 
 SPEC = NetworkSpec(
