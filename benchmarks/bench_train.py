@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--no-disk", action="store_true", help="skip the --pairs-from-disk row (and writing the pairs)")
     args = ap.parse_args()
 
-    from imgrestore.cli.fit import parse_config
+    from imgrestore.netconfig import parse_config
     from imgrestore.chain import Chain
     from imgrestore.errors import UserError
     from imgrestore.synth import SynthConfig, chain_content, synthesize

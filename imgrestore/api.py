@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from imgrestore.errors import UserError
+from imgrestore.errors import UserError, did_you_mean
 
 
 def synthesize(chain: Any, images: Any, seed: int = 0, start: int = 0) -> Any:
@@ -51,19 +51,18 @@ def fit(plugin: str, out: str | Path, **options: Any) -> dict[str, Any]:
     fields = {f.name: f for f in dataclasses.fields(FitOptions)}
     unknown = sorted(set(options) - set(fields))
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], list(fields), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(unknown[0], fields)
         raise UserError(f"fit: no option {unknown[0]!r}{hint}; options: {', '.join(sorted(set(fields) - {'plugin', 'out'}))}")
     paths = {"clean", "pairs", "init", "real", "unpaired_clean", "val_pairs"}
     kw = {k: (Path(v) if k in paths and v is not None else v) for k, v in options.items()}
     if isinstance(kw.get("net_config"), str) or isinstance(kw.get("disc_config"), str):
-        from imgrestore.cli.fit import parse_config
+        from imgrestore.netconfig import parse_config
 
         for k in ("net_config", "disc_config"):
             if isinstance(kw.get(k), str):
                 kw[k] = parse_config(kw[k], "--" + k.replace("_", "-"))
     if isinstance(kw.get("transfer_params"), str):
-        kw["transfer_params"] = tuple(p.strip() for p in kw["transfer_params"].split(",") if p.strip())
+        from imgrestore.netconfig import parse_names
+
+        kw["transfer_params"] = parse_names(kw["transfer_params"])
     return run_fit(FitOptions(plugin=plugin, out=Path(out), **kw))

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 from imgrestore import rng as _rng
 from imgrestore.backend import on_device_of
 from imgrestore.degrade.base import Array, Degradation, Pair, StageContext
-from imgrestore.errors import SpecError, UserError
+from imgrestore.errors import SpecError, UserError, did_you_mean
 
 DegradationTable = Mapping[str, type[Degradation]]
 
@@ -38,8 +38,7 @@ def _known(table: DegradationTable) -> str:
 def _lookup(name: str, table: DegradationTable, token: str) -> type[Degradation]:
     if name in table:
         return table[name]
-    close = difflib.get_close_matches(name, list(table), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, table)
     raise SpecError(f"unknown degradation {name!r} in {token!r}{hint}; known degradations: {_known(table)}")
 
 
@@ -152,8 +151,7 @@ class Chain:
             for key, value in entry.items():
                 key_at = places.key(k, key) if places is not None else at
                 if key not in stage_cls.params:
-                    close = difflib.get_close_matches(key, list(stage_cls.params), n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    hint = did_you_mean(key, stage_cls.params)
                     raise SpecError(f"{key_at}: {name}: unknown key {key!r}{hint}; known parameters: "
                                     f"{', '.join(stage_cls.params) or '(none)'}")
                 p = stage_cls.params[key]

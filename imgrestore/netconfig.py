@@ -260,3 +260,43 @@ def check_network_config(spec: Any, config: Mapping[str, Any], option: str = "--
     if not getattr(spec, "options", None):
         return dict(config)
     return check_config(spec.name, spec.options, config, option, getattr(spec, "aliases", None))
+
+
+def parse_config(text: str | None, option: str) -> dict[str, Any]:
+    """``key=value,key=value`` -> dict; values are JSON when they parse (numbers, true/false,
+    [lists]), else strings. ``features=[8,16,32]`` and ``depth=4`` both work."""
+    import json
+
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    depth, cur, parts = 0, "", []
+    for ch in text:  # split on commas outside brackets
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    for piece in (p.strip() for p in parts):
+        if not piece:
+            continue
+        key, eq, val = piece.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"{option} {text!r}: expected key=value pairs separated by commas, got {piece!r}")
+        val = val.strip()
+        try:
+            v = json.loads(val.replace("(", "[").replace(")", "]"))
+        except ValueError:
+            v = val
+        out[key.strip()] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """``a, b,,c`` -> ``("a", "b", "c")``: a comma-separated list of names (``--transfer-params``)."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())

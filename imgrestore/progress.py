@@ -7,7 +7,7 @@ touched: scripts parse it.
 
 Three shapes of work:
 
-* :func:`bar` -- a known number of steps (images, tiles, pairs): ``with bar(n, "eval") as b: b.update()``.
+* :class:`Progress` (``bar``) -- known number of steps (images, tiles, pairs): ``with bar(n, "eval") as b: b.update()``.
 * :func:`activity` -- work with no step count (a benchmark): the elapsed time, refreshed by a thread.
 * :func:`kernel_notice` -- the one line printed before Numba compiles the kernels the first time.
 """
@@ -35,10 +35,6 @@ def enabled() -> bool:
 
 def line_period() -> float:
     """Seconds between the plain progress lines written when stderr is not a terminal."""
-    return _every()
-
-
-def _every() -> float:
     try:
         return max(0.0, float(os.environ.get(ENV_EVERY, DEFAULT_EVERY)))
     except ValueError:
@@ -74,9 +70,12 @@ def _fmt_time(s: float) -> str:
 
 
 class Progress:
-    """A progress display for `total` steps (None: unknown); see :func:`bar`.
+    """A progress display for `total` steps (None: unknown) of `label` on stderr: a bar on a
+    terminal, else lines; also called :data:`bar`.
 
     The same object is used with and without a terminal, so callers never branch on it.
+    `position`/`leave` place a second bar under a first one and clear it when done (the tiles of
+    one image under the images of a run).
     """
 
     def __init__(self, total: int | None, label: str, unit: str = "it", file: TextIO | None = None,
@@ -88,7 +87,7 @@ class Progress:
         self.n = initial
         self.stream = _stream(file)
         self.disabled = disable or not enabled()
-        self.every = _every() if every is None else every
+        self.every = line_period() if every is None else every
         self.t0 = time.monotonic()
         self._last_line = self.t0
         self._lines = 0
@@ -102,6 +101,11 @@ class Progress:
             self._tqdm = tqdm(total=total, desc=self.label, unit=unit, initial=initial, file=self.stream,
                               dynamic_ncols=True, leave=leave, mininterval=0.2, position=position,
                               bar_format=None if total is not None else "{desc}: {n_fmt} {unit} [{elapsed}]")
+
+    @property
+    def drawn(self) -> bool:
+        """True when a tqdm bar is drawn (a terminal); False for the plain lines or when off."""
+        return self._tqdm is not None
 
     # --- the calls a loop makes ------------------------------------------------------------
     def update(self, n: int = 1) -> None:
@@ -127,11 +131,6 @@ class Progress:
         self.postfix = text
         if self._tqdm is not None:
             self._tqdm.set_postfix_str(text, refresh=False)
-
-    def set_label(self, label: str) -> None:
-        self.label = short_label(label)
-        if self._tqdm is not None:
-            self._tqdm.set_description_str(self.label)
 
     def write(self, line: str) -> None:
         """One line on stderr that does not break the bar."""
@@ -195,14 +194,9 @@ class Progress:
         self.close()
 
 
-def bar(total: int | None, label: str, unit: str = "it", file: TextIO | None = None, initial: int = 0,
-        disable: bool = False, position: int | None = None, leave: bool = True) -> Progress:
-    """A progress display for `total` steps of `label` on stderr: a bar on a terminal, else lines.
-
-    `position`/`leave` place a second bar under a first one and clear it when done (the tiles of
-    one image under the images of a run)."""
-    return Progress(total, label, unit=unit, file=file, initial=initial, disable=disable, position=position,
-                    leave=leave)
+bar = Progress
+"""``bar(total, label, unit=..., file=..., initial=..., disable=..., position=..., leave=...)``: the
+name the loops use for a :class:`Progress` of known length."""
 
 
 class activity:

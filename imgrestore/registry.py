@@ -15,7 +15,6 @@ their names up themselves.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import sys
@@ -28,7 +27,7 @@ from typing import Any, Callable
 import pluggy
 
 from imgrestore import hookspecs
-from imgrestore.errors import UserError
+from imgrestore.errors import UserError, did_you_mean
 
 ENTRY_POINT_GROUP = "imgrestore"
 DISABLE_ENV = "IMGRESTORE_DISABLE_PLUGINS"  # comma-separated plugin names not to load
@@ -207,8 +206,7 @@ def get_spec(name: str, option: str = "--plugin") -> Any:
     """The installed network `name`, or a one-line UserError naming `option` and the closest name."""
     nets = get_registry().networks
     if name not in nets:
-        close = difflib.get_close_matches(name, list(nets), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, nets)
         raise UserError(f"{option} {name!r}: no such network{hint}; known: {', '.join(sorted(nets))}")
     return nets[name]
 

@@ -30,6 +30,13 @@ from imgrestore.errors import DeviceError, UserError
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
+def torch_dtype(precision: str) -> Any:
+    """The torch dtype of a precision name of :data:`PRECISIONS` (KeyError for any other)."""
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
 class RestoreWarning(UserWarning):
     """The input was adapted to the network (e.g. colour converted to gray)."""
 
@@ -232,7 +239,7 @@ class Restorer:
             mode = compile_mode(device)
         self.spec = spec
         self.device = device
-        self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.dtype = torch_dtype(precision)
         self.tile, self.overlap, self.ensemble = tile, overlap, ensemble
         self.multiple = max(1, int(getattr(spec, "size_multiple", 1) or 1))
         self.scale = max(1, int(getattr(spec, "scale", 1) or 1))
@@ -325,10 +332,10 @@ class Restorer:
         if ph or pw:  # pad bottom/right to the size multiple; cropped off at the end
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        H, W = x.shape[2], x.shape[3]
+        H, W = x.shape[2], x.shape[3]  # = ceil(h/m)*m + 2p, the size tiles(h, w) splits
         out: np.ndarray | None = None
         with torch.inference_mode():
-            for t in tile_grid(H, W, self.tile, self.overlap, m, self.uniform):
+            for t in self.tiles(h, w):
                 wy0, wy1, wx0, wx1 = t.window
                 cy0, cy1, cx0, cx1 = t.core
                 y = self.window(x[:, :, wy0:wy1, wx0:wx1])

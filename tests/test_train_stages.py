@@ -211,7 +211,7 @@ def test_discriminator_scores_clean_and_restored_batches_separately():
             "clean": rng.uniform(0.3, 0.7, (4, 16, 16, 1)).astype(np.float32)}
     step = AdversarialStep(TrainForward(g, "out"), g, DiscriminatorPair(d), d, opt_g, opt_d, 1e-3, "cpu")
     step.train_mode()
-    got = step(item, lambda parts: None)
+    got = step(item)
     d0.train()
     nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2)  # noqa: E731
     with torch.no_grad():

@@ -404,8 +404,7 @@ def test_gpu_loop_is_sync_free_with_fused_adam_channels_last_and_bf16(clean_dir,
     assert opt.param_groups[0]["fused"] is True
     step = SupervisedStep(TrainForward(net, crit.outputs), net, crit, opt, "cuda", amp=True, channels_last=True)
     counts = {}
-    ls = LoopSettings(iters=12, batch=2, lr=1e-3, val_every=10**6, ckpt_every=10**6, log_every=4, device="cuda",
-                      amp=True, channels_last=True, progress=False)
+    ls = LoopSettings(iters=12, batch=2, lr=1e-3, val_every=10**6, ckpt_every=10**6, log_every=4, progress=False)
     trainer = Trainer(step, batches(12), tmp_path, "dncnn-s", dict(TINY), ls,
                       on_iteration=lambda it: counts.__setitem__(it, reads.n))
     reads = HostReads(monkeypatch)

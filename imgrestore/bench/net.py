@@ -21,8 +21,6 @@ from typing import Any
 
 from imgrestore.bench.timing import machine_name
 
-DTYPES = ("fp32", "bf16", "fp16")
-
 
 def time_call(fn: Callable[[], Any], min_blocks: int = 3, max_time: float = 5.0, warmup: int = 1) -> dict[str, Any]:
     """Seconds per ``fn()``: torch.utils.benchmark's adaptive_autorange (blocks of calls until
@@ -52,7 +50,9 @@ def matmul_peak(device: str, dtype_name: str = "fp32", n: int = 2048, max_time: 
     import torch
     from torch.nn import functional as F
 
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    from imgrestore.restore import torch_dtype
+
+    dtype = torch_dtype(dtype_name)
     side = 64
     if device == "cuda":
         n, side = max(n, 8192), 256
@@ -107,17 +107,12 @@ def fill_batch(device: str, act_bytes: int, target: int = 2**30) -> int:
     return batch
 
 
-def network_spec(name: str, networks: Any = None) -> Any:
+def network_spec(name: str) -> Any:
     """The NetworkSpec `bench net NAME` times: a known network with a restore path (UserError otherwise)."""
     from imgrestore.errors import UserError
+    from imgrestore.registry import get_spec
 
-    if networks is None:
-        from imgrestore.registry import get_registry
-
-        networks = get_registry().networks
-    spec = networks.get(name)
-    if spec is None:
-        raise UserError(f"bench net {name!r}: no such network; known: {', '.join(sorted(networks))}")
+    spec = get_spec(name, "bench net")
     if spec.task == "discriminator":
         raise UserError(f"bench net {name!r}: a discriminator has no restore path to time")
     return spec
@@ -125,7 +120,7 @@ def network_spec(name: str, networks: Any = None) -> Any:
 
 def bench_network(name: str, sizes: tuple[int, ...] = (256, 512, 1024), device: str = "cpu", repeats: int = 3,
                   precision: str | None = None, compile: bool = False, config: dict[str, Any] | None = None,
-                  networks: Any = None, cuda_graphs: bool | None = None, batches: tuple[int | str, ...] | None = None,
+                  cuda_graphs: bool | None = None, batches: tuple[int | str, ...] | None = None,
                   max_time: float = 5.0) -> dict[str, Any]:
     """Time network `name` (random weights: timing does not depend on them) at each size and
     batch ("auto": :func:`fill_batch`); `repeats` is the least number of timed blocks."""
@@ -133,7 +128,7 @@ def bench_network(name: str, sizes: tuple[int, ...] = (256, 512, 1024), device: 
 
     from imgrestore.restore import Restorer, check_compile, check_cuda_graphs
 
-    spec = network_spec(name, networks)
+    spec = network_spec(name)
     precision = precision or ("bf16" if device == "cuda" else "fp32")
     graphs = check_cuda_graphs(cuda_graphs, device)
     if compile:

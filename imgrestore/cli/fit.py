@@ -7,48 +7,10 @@ Thin: parses options into :class:`imgrestore.train.stages.FitOptions` and runs
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
 from imgrestore.cli.common import OutPath, crf_file_option, device_option
-
-
-def parse_config(text: str | None, option: str) -> dict[str, Any]:
-    """``key=value,key=value`` -> dict; values are JSON when they parse (numbers, true/false,
-    [lists]), else strings. ``features=[8,16,32]`` and ``depth=4`` both work."""
-    import json
-
-    from imgrestore.errors import UserError
-
-    out: dict[str, Any] = {}
-    if not text:
-        return out
-    depth, cur, parts = 0, "", []
-    for ch in text:  # split on commas outside brackets
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    for piece in (p.strip() for p in parts):
-        if not piece:
-            continue
-        key, eq, val = piece.partition("=")
-        if not eq or not key.strip():
-            raise UserError(f"{option} {text!r}: expected key=value pairs separated by commas, got {piece!r}")
-        val = val.strip()
-        try:
-            v = json.loads(val.replace("(", "[").replace(")", "]"))
-        except ValueError:
-            v = val
-        out[key.strip()] = tuple(v) if isinstance(v, list) else v
-    return out
 
 
 @click.command("fit")
@@ -124,7 +86,7 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
     """
     from pathlib import Path
 
-    from imgrestore.errors import UserError
+    from imgrestore.netconfig import parse_config, parse_names
     from imgrestore.train.loop import Interrupted
     from imgrestore.train.stages import FitOptions, fit as run_fit
 
@@ -140,7 +102,7 @@ def fit(plugin: str, out: str, stage: str, clean: str | None, degrade: str | Non
         device=device, workers=workers, val_every=val_every, val_count=val_count, val_images=val_images,
         val_pairs=Path(val_pairs) if val_pairs else None, ckpt_every=ckpt_every, log_every=log_every, resume=resume,
         net_config=parse_config(net_config, "--net-config"), disc_config=parse_config(disc_config, "--disc-config"),
-        transfer_params=tuple(p.strip() for p in transfer_params.split(",") if p.strip()) if transfer_params else None,
+        transfer_params=parse_names(transfer_params) if transfer_params else None,
         amp=True if amp else None, precision=precision, compile=use_compile, progress=not quiet, pool=pool,
         snapshot_every=snapshot_every)
     try:

@@ -83,7 +83,7 @@ def _item_lines(reg: Any, kind: str, n: str, verbose: bool) -> list[str]:
         desc = reg.networks[n].summary
     elif kind == "command":
         desc = reg.commands[n].get_short_help_str(70)
-    elif kind == "model" and n in getattr(reg, "models", {}):
+    elif kind == "model" and n in reg.models:
         m = reg.models[n]
         desc = f"{m.summary} (network {m.network}; 'imgrestore models {n}')".lstrip()
     lines = [f"    {kind} {n}: {desc}"]
@@ -97,9 +97,7 @@ def _item_lines(reg: Any, kind: str, n: str, verbose: bool) -> list[str]:
 
 def _find(reg: Any, name: str) -> tuple[list[Any], str | None]:
     """The plugins to show for NAME, and the one item to detail (None: the whole plugin)."""
-    import difflib
-
-    from imgrestore.errors import UserError
+    from imgrestore.errors import UserError, did_you_mean
 
     by_plugin = [p for p in reg.plugins if p.name == name]
     if by_plugin:
@@ -109,8 +107,7 @@ def _find(reg: Any, name: str) -> tuple[list[Any], str | None]:
             if name in names:
                 return [p], name
     known = sorted({p.name for p in reg.plugins} | {n for p in reg.plugins for ns in p.provides.values() for n in ns})
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, known)
     raise UserError(f"plugins {name!r}: no plugin, network, degradation or command of that name{hint}; "
                     "'imgrestore plugins' lists them")
 

@@ -42,7 +42,7 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
     from imgrestore.chain import Chain
     from imgrestore.errors import UserError
     from imgrestore.io import check_out_folder
-    from imgrestore.sources.pool import DEVICE_POOL_SCREENS, check_pool_size, require_large_enough
+    from imgrestore.sources.pool import check_pool_size, require_large_enough, screen_pool_size
     from imgrestore.sources.source import SCREEN_COUNT, builtin_sources, scan_sources, screen_sources
     from imgrestore.synth import SynthConfig, chain_content, parse_shard, synthesize
 
@@ -54,11 +54,7 @@ def synth(spec, input_dir, out, patch, count, seed, shard, bits, channels, batch
     check_out_folder(out)  # before sources are scanned or screens rendered
     chain = Chain.load(spec)
     screens = input_dir is None and chain_content(chain) == "screens"
-    if pool is not None and not screens:
-        raise UserError(f"--pool {pool}: sets how many rendered screens a run holds (chains that photograph a "
-                        "screen, without --input); image files and built-in photos are always held whole once")
-    if screens and pool is None and dev == "cuda":
-        pool = DEVICE_POOL_SCREENS
+    pool = screen_pool_size(pool, screens, dev == "cuda", "--input")
     cfg = SynthConfig(chain=chain, out=out, patch=patch, count=count, seed=seed, device=dev,
                       shard=parse_shard(shard), bits=int(bits), channels=int(channels), batch=batch,
                       save_side=save_side, workers=workers, pool=pool)

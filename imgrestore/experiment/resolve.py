@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imgrestore.errors import UserError
+from imgrestore.errors import UserError, did_you_mean
 from imgrestore.experiment.commands import argv_value, flag_pair, option_table, find_command
 from imgrestore.experiment.identity import digest, is_within, token_path
 from imgrestore.experiment.model import OUT_FILE, OUT_PLACEHOLDER, REF_RE, STDOUT_FILE, Experiment, Step
@@ -104,11 +104,8 @@ def resolve_step(exp: Experiment, step: Step) -> None:
     for key, raw in opts.items():
         if key not in table:
             names = sorted({k for k in table if "_" not in k or k.replace("_", "-") not in table})
-            import difflib
-
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise error_at(exp.source, step.name, f"{step.command} has no option {key!r}{hint} (options: {', '.join(names)})")
+            raise error_at(exp.source, step.name,
+                           f"{step.command} has no option {key!r}{did_you_mean(key, names)} (options: {', '.join(names)})")
         param, flag = table[key]
         before = set(refs)
         value = _substitute(exp, step, raw, refs, key)

@@ -58,6 +58,21 @@ def check_pool_size(n: int | None, option: str = "--pool") -> None:
         raise UserError(f"{option} {n}: expected a positive number of screens (>= 1)")
 
 
+def screen_pool_size(pool: int | None, screens: bool, gpu: bool, source_option: str = "--input") -> int | None:
+    """Screens a run holds in its pool: `pool` (--pool), :data:`DEVICE_POOL_SCREENS` on the GPU, None
+    (windows per crop) on the CPU. Only rendered screens have a pool: `screens` says the run renders
+    them (a chain that photographs a screen, without `source_option`); photos are held whole anyway.
+    The one decision ``imgrestore synth``, ``imgrestore fit`` and :func:`imgrestore.synth.synthesize` make."""
+    check_pool_size(pool)
+    if pool is not None and not screens:
+        raise UserError(f"--pool {pool}: sets how many rendered screens a run holds (chains that photograph a "
+                        f"screen, without {source_option}); image files and built-in photos are always held "
+                        "whole once")
+    if pool is None and screens and gpu:
+        return DEVICE_POOL_SCREENS
+    return pool
+
+
 def require_large_enough(sources: Sequence[Any], need_hw: tuple[int, int], option: str) -> None:
     """One-line error when no source is as large as the crop `need_hw`: names the size needed and the
     largest source (what ``ValueError: high <= 0`` used to say)."""

@@ -32,15 +32,12 @@ def synthesize(
     """
     from imgrestore.backend import xp_for
     from imgrestore.lockfile import hold_lock
-    from imgrestore.sources.pool import SourcePool, check_pool_size, require_large_enough
+    from imgrestore.sources.pool import SourcePool, require_large_enough, screen_pool_size
 
     check_count(cfg.count)
-    check_pool_size(cfg.pool)
     rendered = bool(sources) and all(s.render is not None for s in sources)
+    screen_pool_size(cfg.pool, rendered, gpu=False)  # refuses a pool of photos; cfg.pool is already the run's size
     if cfg.pool is not None:
-        if not rendered:
-            raise UserError(f"--pool {cfg.pool}: sets how many rendered screens a run holds; image files and "
-                            "built-in photos are always held whole once (drop --pool)")
         sources = sources[:cfg.pool]
     src_hw = cfg.chain.source_size((cfg.patch, cfg.patch))
     require_large_enough(sources, src_hw, "--input" if sources and sources[0].path is not None else "sources")

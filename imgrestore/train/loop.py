@@ -106,8 +106,9 @@ class Interrupted(Exception):
 
 @dataclass
 class LoopSettings:
-    """How long and how often: iterations, batch, learning-rate schedule, cadences, and how the
-    step runs on the device (bf16 autocast, channels-last, torch.compile)."""
+    """How long and how often: iterations, batch, learning-rate schedule, cadences, data-loader
+    workers, and whether the step's forward modules went through torch.compile (the step itself
+    holds the device, bf16 autocast and channels-last)."""
 
     iters: int
     batch: int
@@ -118,9 +119,6 @@ class LoopSettings:
     snapshot_every: int = 0         # also keep model_<iter>.safetensors every N iterations (0: never)
     log_every: int = 50             # losses are read back to the host this often (and at checkpoints)
     workers: int = 0
-    device: str = "cpu"
-    amp: bool = False               # bf16 autocast (CUDA only)
-    channels_last: bool = False     # network and batches in NHWC memory (CUDA)
     compile: bool = False           # the step's forward modules went through torch.compile
     progress: bool = True
 
@@ -170,7 +168,8 @@ def to_nchw(x: Any, device: str, channels_last: bool = False) -> torch.Tensor:
     return t.permute(0, 3, 1, 2).contiguous().to(device, non_blocking=True)
 
 
-def _cast(amp: bool):
+def autocast_for(amp: bool) -> torch.autocast:
+    """The steps' forward-pass context: bf16 autocast on CUDA when `amp`, else a no-op."""
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp)
 
 
@@ -197,30 +196,26 @@ class SupervisedStep:
         for m in self.frozen_eval:  # modules with no trainable parameters keep their statistics
             m.eval()
 
-    def run(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None] | None = None
-            ) -> dict[str, torch.Tensor]:
-        """One update; the loss parts (detached, on the device). `check`, when given, sees them
-        before the update (it may read them back; the loop passes none)."""
+    def run(self, item: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One update; the loss parts (detached, on the device, never read back here)."""
         from imgrestore.train.losses import side_to_nchw
 
         x = to_nchw(item["input"], self.device, self.channels_last)
         y = to_nchw(item["target"], self.device, self.channels_last)
         side = {k: v.to(self.device) for k, v in side_to_nchw(item.get("side") or {}).items()}
-        with _cast(self.amp):
+        with autocast_for(self.amp):
             out = self.fwd(x)
         out = {k: v.float() for k, v in out.items()}
         total, parts = self.criterion(out, y, side)
         parts = {"loss": total, **parts} if len(parts) > 1 else {"loss": total}
-        if check is not None:
-            check(parts)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
         return {k: v.detach() for k, v in parts.items()}
 
-    def __call__(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None]) -> dict[str, float]:
+    def __call__(self, item: dict[str, Any]) -> dict[str, float]:
         """:meth:`run` with the parts read back as floats (one host sync; for direct callers)."""
-        return {k: float(v) for k, v in self.run(item, check).items()}
+        return {k: float(v) for k, v in self.run(item).items()}
 
 
 class Trainer:
@@ -359,14 +354,12 @@ class Trainer:
         if bad_weight is not None:
             raise self._diverged_weights(it, bad_weight, bad_code)
 
-    def checkpoint(self, it: int, checked: bool = False) -> Path | None:
-        """Write the training state and the model at iteration `it` (main rank). Unless the
-        caller has just done so (`checked`), pending losses and the weights are read back and
-        checked first (:meth:`readback`): non-finite weights are never saved."""
+    def checkpoint(self, it: int) -> Path | None:
+        """Write the training state and the model at iteration `it` (main rank). The caller has
+        just read back and checked the pending losses and the weights (:meth:`readback` with
+        `weights`): non-finite weights are never saved."""
         if not self.dist.main:
             return None
-        if not checked:
-            self.readback(it, weights=True, collective=False)
         path = self.out / CHECKPOINT
         save_state(path, self.network, self.config, self.step.modules(), self.step.optimizers(), it, **self.meta)
         save_model(self.out / MODEL, self.network, self.config, self.step.modules()["net"], iteration=it,
@@ -388,11 +381,8 @@ class Trainer:
         self.stop_requested = True
 
     def _step(self, item: dict[str, Any], first: bool) -> dict[str, torch.Tensor]:
-        run = getattr(self.step, "run", None)
         try:
-            if run is not None:
-                return run(item)
-            return {k: torch.as_tensor(v) for k, v in self.step(item, lambda parts: None).items()}
+            return self.step.run(item)
         except Exception as exc:
             if first and self.s.compile and compile_error(exc):
                 raise UserError(f"--compile: torch could not compile the {self.network} training step "
@@ -461,7 +451,7 @@ class Trainer:
                         progress.message(f"{self.prefix} {it}/{s.iters}  validation  "
                                          + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()))
                     if due_ckpt:
-                        self.checkpoint(it, checked=True)
+                        self.checkpoint(it)
                     if due_snap and self.dist.main:
                         self.snapshot(it)
                     if self.on_iteration is not None:
@@ -473,7 +463,7 @@ class Trainer:
                     # this rank's losses and the weights, read back here: a diverged run is
                     # rolled back and reported, never saved
                     self.readback(it, weights=True, collective=False)
-                    path = self.checkpoint(it, checked=True)
+                    path = self.checkpoint(it)
                 raise Interrupted(it, path if path else (self.last_checkpoint[1] if self.last_checkpoint else None)) from None
         finally:
             progress.close()

@@ -156,6 +156,14 @@ class DeviceSpeed:
                                  ("torch.compile", self.compile)) if on]
         return ", ".join(words)
 
+    def place(self, module: torch.nn.Module, device: str) -> torch.nn.Module:
+        """`module` moved to `device` (in place, as ``Module.to``), in channels-last memory when
+        that is on; returns it."""
+        module.to(device)
+        if self.channels_last:
+            module.to(memory_format=torch.channels_last)
+        return module
+
 
 def device_speed(opts: FitOptions, device: str) -> DeviceSpeed:
     """--precision/--amp/--compile resolved for `device`; a bad combination is a one-line error."""
@@ -185,13 +193,6 @@ def maybe_compile(module: Any, speed: DeviceSpeed) -> Any:
 def screen_pool_size(opts: FitOptions, content: str, gpu: bool) -> int | None:
     """Screens in the run's pool: --pool, 256 on the GPU, None (windows per crop) on the CPU; only
     rendered screens have a pool (photos are held whole on the GPU anyway)."""
-    from imgrestore.sources.pool import DEVICE_POOL_SCREENS, check_pool_size
+    from imgrestore.sources.pool import screen_pool_size as decide
 
-    check_pool_size(opts.pool)
-    screens = opts.clean is None and content == "screens"
-    if opts.pool is not None and not screens:
-        raise UserError(f"--pool {opts.pool}: sets how many rendered screens a run holds (chains that photograph "
-                        "a screen, without --clean); image files and built-in photos are held whole once")
-    if opts.pool is None and screens and gpu:
-        return DEVICE_POOL_SCREENS
-    return opts.pool
+    return decide(opts.pool, opts.clean is None and content == "screens", gpu, "--clean")

@@ -17,15 +17,15 @@ from imgrestore.errors import UserError
 from imgrestore.synth import chain_content
 from imgrestore.train import data as D
 from imgrestore.train.ddp import Dist, wrap
-from imgrestore.train.log import MetricsLog, say
-from imgrestore.train.loop import MODEL, LoopSettings, SupervisedStep, Trainer, make_optimizer
-from imgrestore.train.validate import Validator
+from imgrestore.train.log import say
+from imgrestore.train.loop import MODEL, SupervisedStep, Trainer, make_optimizer
 from imgrestore.train.losses import TrainForward, get_criterion
 from imgrestore.registry import get_spec
 from imgrestore.train.network import build_net, check_patch, default_degrade, load_init, net_channels
-from imgrestore.train.options import SURROGATE_DEFAULTS, FitOptions, maybe_compile, screen_pool_size, as_json, device_speed
+from imgrestore.train.options import SURROGATE_DEFAULTS, DeviceSpeed, FitOptions, maybe_compile, screen_pool_size, as_json
 from imgrestore.train.pairs import PairsStream, read_pairs
-from imgrestore.train.rundir import RunFolder, draw_figures, val_batches, run_outputs, train_and_score
+from imgrestore.train.rundir import (RunFolder, draw_figures, loop_settings, make_validator, open_log, run_outputs,
+                                     train_and_score)
 
 BUILTIN_CONTENT = {"photos": "scikit-image samples", "screens": "screens rendered in code"}
 
@@ -42,8 +42,10 @@ def _frozen_bn(net: torch.nn.Module) -> list[torch.nn.Module]:
     return [m for m in net.modules() if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters())]
 
 
-def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable[[int], None] | None) -> dict[str, Any]:
-    """Stage 1 (synthetic), transfer and retrain: supervised training on pairs."""
+def fit_paired(opts: FitOptions, dist: Dist, device: str, speed: DeviceSpeed,
+               on_iteration: Callable[[int], None] | None) -> dict[str, Any]:
+    """Stage 1 (synthetic), transfer and retrain: supervised training on pairs; `speed` is
+    :func:`~imgrestore.train.options.device_speed` of the options, resolved once by ``fit``."""
     from imgrestore.chain import Chain
 
     spec = get_spec(opts.plugin)
@@ -142,16 +144,14 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
                      f"{f' (pool of {pool})' if pool is not None else ''} "
                      f"({len(train_src)} training / {len(val_src) if val_src is not train_src else 0} held-out images)")
     if opts.val_pairs is not None:
-        val_batch = PairsStream(opts.val_pairs, None, channels, 0, "--val-pairs").all()
-        sample_from = ("pairs", opts.val_pairs, read_pairs(opts.val_pairs, "--val-pairs"), "--val-pairs")
+        val_entries = read_pairs(opts.val_pairs, "--val-pairs")
+        val_batch = PairsStream(opts.val_pairs, None, channels, 0, "--val-pairs", entries=val_entries).all()
+        sample_from = ("pairs", opts.val_pairs, val_entries, "--val-pairs")
 
     # -- network, optimizer, run folder -------------------------------------------------------------
     net = init_model if init_model is not None else build_net(spec, config)
     criterion.check(net, spec.name, side_names)
-    speed = device_speed(opts, device)
-    net.to(device)
-    if speed.channels_last:
-        net.to(memory_format=torch.channels_last)
+    speed.place(net, device)
     frozen: list[torch.nn.Module] = []
     if opts.stage == "transfer":
         patterns = opts.transfer_params or spec.transfer
@@ -178,11 +178,8 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
     step = SupervisedStep(fwd, net, criterion, opt, device, speed.amp, frozen, speed.channels_last)
     workers = opts.workers if opts.workers is not None else (1 if chain is not None and not gpu else 0)
     ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters)
-    validator = Validator(net, val_batches(val_batch, 16), device) if val_batch is not None else None
-    ls = LoopSettings(iters=iters, batch=batch, lr=lr, lr_final=lr_final, val_every=opts.val_every,
-                      ckpt_every=opts.ckpt_every, log_every=opts.log_every, workers=workers, device=device,
-                      amp=speed.amp, channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress,
-                      snapshot_every=opts.snapshot_every)
+    validator = make_validator(net, val_batch, device)
+    ls = loop_settings(opts, speed, iters, batch, lr, workers, lr_final)
     outputs = run_outputs(opts, spec, net, config, channels, device, sample_from, dist) if validator else None
     trainer = Trainer(step, ds, opts.out, spec.name, config, ls, dist, validator,
                       meta={"stage": opts.stage, "settings": settings}, prefix=f"fit {spec.name} {opts.stage}",
@@ -191,13 +188,8 @@ def fit_paired(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable
         f"{f' x {dist.world} ranks' if dist.active else ''}, patch {patch}, loss {loss_name}, {optimizer} lr {lr:g}"
         f"{f' -> {lr_final:g}' if lr_final else ''}; {sum(p.numel() for p in params):,} trainable parameters"
         f"{f'; {speed.describe()}' if speed.describe() else ''}{f'; resuming at iteration {start}' if start else ''}", dist)
-    log = MetricsLog(opts.out, resume_at=start) if dist.main else None
-    if log is not None:
-        log.describe({**settings, "val_every": opts.val_every, "ckpt_every": opts.ckpt_every,
-                      "snapshot_every": opts.snapshot_every, "precision": opts.precision})
-        if outputs is not None:
-            outputs.resume(log.rows)
-            log.on_val = outputs
+    log = open_log(opts.out, start, dist, {**settings, "val_every": opts.val_every, "ckpt_every": opts.ckpt_every,
+                                           "snapshot_every": opts.snapshot_every, "precision": opts.precision}, outputs)
     scores = train_and_score(trainer, start, log, validator, dist.main)
     if dist.main and opts.figures:
         draw_figures(Path(opts.out), validator, grid=outputs is None or outputs.samples is None)

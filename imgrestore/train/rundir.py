@@ -19,9 +19,9 @@ import torch
 from imgrestore.errors import UserError
 from imgrestore.train import data as D
 from imgrestore.train.ddp import Dist
-from imgrestore.train.log import say, write_file
-from imgrestore.train.loop import CHECKPOINT, Trainer, to_nchw
-from imgrestore.train.options import FitOptions, as_json
+from imgrestore.train.log import MetricsLog, say, write_file
+from imgrestore.train.loop import CHECKPOINT, LoopSettings, Trainer, to_nchw
+from imgrestore.train.options import DeviceSpeed, FitOptions, as_json
 from imgrestore.train.validate import Validator
 
 
@@ -82,19 +82,43 @@ def val_batches(batch: Any, size: int) -> list[Any]:
     return [D.Batch(batch.input[k:k + size], batch.target[k:k + size], batch.indices[k:k + size]) for k in range(0, n, size)]
 
 
+def make_validator(net: torch.nn.Module, val_batch: Any, device: str) -> Validator | None:
+    """A Validator of `net` over the held-out batch in slices of 16; None without held-out data."""
+    return Validator(net, val_batches(val_batch, 16), device) if val_batch is not None else None
+
+
+def loop_settings(opts: FitOptions, speed: DeviceSpeed, iters: int, batch: int, lr: float, workers: int,
+                  lr_final: float | None = None) -> LoopSettings:
+    """The loop's settings: the stage's own schedule and workers, the cadences of the options."""
+    return LoopSettings(iters=iters, batch=batch, lr=lr, lr_final=lr_final, val_every=opts.val_every,
+                        ckpt_every=opts.ckpt_every, log_every=opts.log_every, workers=workers, compile=speed.compile,
+                        progress=opts.progress, snapshot_every=opts.snapshot_every)
+
+
+def open_log(folder: Path, start: int, dist: Dist, described: dict[str, Any], outputs: Any = None) -> MetricsLog | None:
+    """The stage's metrics log on the main rank (None elsewhere), kept up to iteration `start`,
+    with the run settings `described`; `outputs` (model_best, samples) picks up the best score of
+    the kept rows and sees every validation row from here on."""
+    if not dist.main:
+        return None
+    log = MetricsLog(folder, resume_at=start)
+    log.describe(described)
+    if outputs is not None:
+        outputs.resume(log.rows)
+        log.on_val = outputs
+    return log
+
+
 def draw_figures(folder: Path, val: Validator | None, prev: torch.nn.Module | None = None, k: int = 0,
              grid: bool = True) -> None:
     """Loss/PSNR curves and a sample grid via imgrestore.figures (input | output | target; with
     `prev`, the previous stage's model: input | G_prev | G | target); without `grid` only the
     curves (samples.png then comes from imgrestore.train.outputs)."""
+    from imgrestore import figures
+
     try:
-        from imgrestore import figures
-    except ImportError:
-        return  # hook point: imgrestore.figures (plot_curves, sample_grid) not installed yet
-    try:
-        if hasattr(figures, "plot_curves"):
-            figures.plot_curves(folder / "metrics.jsonl", folder / "curves.png")
-        if grid and val is not None and val.outputs and hasattr(figures, "sample_grid"):
+        figures.plot_curves(folder / "metrics.jsonl", folder / "curves.png")
+        if grid and val is not None and val.outputs:
             b = val.batches[0]
             m = min(4, len(b.indices))
             before = None
@@ -139,10 +163,8 @@ def run_outputs(opts: FitOptions, spec: Any, net: torch.nn.Module, config: dict[
 
 def surrogate_grid(folder: Path, g: torch.nn.Module, stream: Any, k: int, device: str) -> None:
     """samples_real.png: real crops Y | surrogate X_s (previous model) | G(Y) of this stage."""
-    try:
-        from imgrestore import figures
-    except ImportError:
-        return  # hook point: imgrestore.figures.sample_grid
+    from imgrestore import figures
+
     try:
         b = stream.batch(list(range(4)))
         g.eval()

@@ -50,7 +50,7 @@ def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> 
             dict(opts.disc_config), "--disc-config"))
     dist = from_env()
     device = torch_device(opts.device)
-    device_speed(opts, device)
+    speed = device_speed(opts, device)  # once, before any work (setup only adds a cuda rank index)
     if opts.compile:  # before anything is read, trained or written
         check_compile(device)
     check_options(opts)
@@ -61,7 +61,7 @@ def fit(opts: FitOptions, on_iteration: Callable[[int], None] | None = None) -> 
     torch.manual_seed(opts.seed)
     try:
         if opts.stage == "surrogate":
-            return fit_surrogate(opts, dist, device, on_iteration)
-        return fit_paired(opts, dist, device, on_iteration)
+            return fit_surrogate(opts, dist, device, speed, on_iteration)
+        return fit_paired(opts, dist, device, speed, on_iteration)
     finally:
         teardown(dist)

@@ -20,16 +20,17 @@ import torch
 from imgrestore.errors import UserError
 from imgrestore.train import data as D
 from imgrestore.train.ddp import Dist, barrier, wrap
-from imgrestore.train.log import MetricsLog, say, write_file
-from imgrestore.train.loop import CHECKPOINT, MODEL, LoopSettings, Trainer, make_optimizer, to_nchw
-from imgrestore.train.validate import Validator
+from imgrestore.train.log import say, write_file
+from imgrestore.train.loop import CHECKPOINT, MODEL, Trainer, autocast_for, make_optimizer, to_nchw
 from imgrestore.train.losses import TrainForward, discriminator_bce, generator_adversarial, l2
 from imgrestore.registry import get_spec
 from imgrestore.train.network import build_net, load_init, net_channels
 from imgrestore.train.options import (DISCRIMINATOR, SURROGATE_DEFAULTS, SURROGATE_LR, SURROGATE_PATCH, FitOptions,
-                                      maybe_compile, as_json, device_speed)
+                                      DeviceSpeed, maybe_compile, as_json)
 from imgrestore.train.pairs import PairsStream
-from imgrestore.train.rundir import RunFolder, draw_figures, surrogate_grid, val_batches, train_and_score
+from imgrestore.train.outputs import RunOutputs
+from imgrestore.train.rundir import (RunFolder, draw_figures, loop_settings, make_validator, open_log, surrogate_grid,
+                                     train_and_score)
 
 
 class DiscriminatorPair(torch.nn.Module):
@@ -69,30 +70,25 @@ class AdversarialStep:
         self.g.train()
         self.d.train()
 
-    def run(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None] | None = None
-            ) -> dict[str, torch.Tensor]:
-        """One D and one G update; the loss parts (detached, on the device). `check`, when
-        given, sees each loss before its update (the loop passes none: no host reads)."""
-        check = check or (lambda parts: None)
+    def run(self, item: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One D and one G update; the loss parts (detached, on the device, never read back here)."""
         cl = self.channels_last
         x, xs = to_nchw(item["input"], self.device, cl), to_nchw(item["target"], self.device, cl)
         clean = to_nchw(item["clean"], self.device, cl)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+        with autocast_for(self.amp):
             out = self.g_fwd(x)["out"]
             real_logits, fake_logits = self.d_fwd(clean, out.detach())
         d_loss = discriminator_bce(real_logits.float(), fake_logits.float())
-        check({"d": d_loss})
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         for p in self.d.parameters():
             p.requires_grad_(False)
         try:
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            with autocast_for(self.amp):
                 adv = generator_adversarial(self.d_score(out).float())
             rec = l2(out.float(), xs)
             total = rec + self.lam * adv
-            check({"loss": total, "l2": rec, "adv": adv})
             self.opt_g.zero_grad(set_to_none=True)
             total.backward()
             self.opt_g.step()
@@ -101,9 +97,9 @@ class AdversarialStep:
                 p.requires_grad_(True)
         return {"loss": total.detach(), "l2": rec.detach(), "adv": adv.detach(), "d": d_loss.detach()}
 
-    def __call__(self, item: dict[str, Any], check: Callable[[dict[str, torch.Tensor]], None]) -> dict[str, float]:
+    def __call__(self, item: dict[str, Any]) -> dict[str, float]:
         """:meth:`run` with the parts read back as floats (one host sync; for direct callers)."""
-        return {k: float(v) for k, v in self.run(item, check).items()}
+        return {k: float(v) for k, v in self.run(item).items()}
 
 
 def load_real(folder: Path, channels: int, min_side: int, option: str = "--real") -> tuple[list[str], list[np.ndarray]]:
@@ -175,8 +171,10 @@ def make_surrogates(model: torch.nn.Module, spec: Any, images: list[np.ndarray],
     return [np.load(f) for f in files]
 
 
-def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Callable[[int], None] | None) -> dict[str, Any]:
-    """Stages 2..N: surrogate ground truth from the previous stage's model plus the GAN term."""
+def fit_surrogate(opts: FitOptions, dist: Dist, device: str, speed: DeviceSpeed,
+                  on_iteration: Callable[[int], None] | None) -> dict[str, Any]:
+    """Stages 2..N: surrogate ground truth from the previous stage's model plus the GAN term;
+    `speed` as resolved once by ``fit``."""
     from imgrestore.registry import load_network
 
     spec = get_spec(opts.plugin)  # the options were checked by check_options
@@ -216,10 +214,7 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         targets = make_surrogates(g_prev, spec, real, names, folder_path / "surrogates", device, dist)
         g = build_net(spec, config)
         g.load_state_dict(g_prev.state_dict())
-        g.to(device)
-        speed = device_speed(opts, device)
-        if speed.channels_last:
-            g.to(memory_format=torch.channels_last)
+        speed.place(g, device)
         # D's initial weights depend on (seed, stage) only, not on what ran before in this
         # process (a resumed run skips finished stages): resume stays bit-exact
         torch.manual_seed(int(np.random.SeedSequence([opts.seed, k]).generate_state(1)[0]))
@@ -228,9 +223,7 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
                                    "patch": patch, **opts.disc_config})
         except (TypeError, ValueError) as exc:
             raise UserError(f"--disc-config {opts.disc_config}: cannot build the discriminator: {exc}") from None
-        d.to(device)
-        if speed.channels_last:
-            d.to(memory_format=torch.channels_last)
+        speed.place(d, device)
         opt_g = make_optimizer("adam", list(g.parameters()), lr)
         opt_d = make_optimizer("adam", list(d.parameters()), lr)
         start = folder.resume_point({"net": g, "disc": d}, {"net": opt_g, "disc": opt_d}, spec.name)
@@ -241,11 +234,8 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
         stream = D.RealStream(real, targets, patch, scale, opts.seed + k)
         clean = D.CleanStream(clean_src, patch, spec.out_channels if "channels" not in config else channels, opts.seed + k)
         ds = D.IterationDataset(stream, batch, dist.rank, dist.world, start, iters, clean=clean)
-        validator = Validator(g, val_batches(val_batch, 16), device) if val_batch is not None else None
-        ls = LoopSettings(iters=iters, batch=batch, lr=lr, val_every=opts.val_every, ckpt_every=opts.ckpt_every,
-                          log_every=opts.log_every, workers=opts.workers or 0, device=device, amp=speed.amp,
-                          channels_last=speed.channels_last, compile=speed.compile, progress=opts.progress,
-                          snapshot_every=opts.snapshot_every)
+        validator = make_validator(g, val_batch, device)
+        ls = loop_settings(opts, speed, iters, batch, lr, opts.workers or 0)
         trainer = Trainer(step, ds, folder_path, spec.name, config, ls, dist, validator,
                           meta={"stage": f"surrogate-{k}", "settings": settings},
                           prefix=f"fit {spec.name} stage {k}", on_iteration=on_iteration)
@@ -253,15 +243,11 @@ def fit_surrogate(opts: FitOptions, dist: Dist, device: str, on_iteration: Calla
             f"{iters} iterations x batch {batch}, patch {patch}, L2 + {lam:g} x adversarial, adam lr {lr:g}"
             f"{f'; {speed.describe()}' if speed.describe() else ''}{f'; resuming at iteration {start}' if start else ''}",
             dist)
-        log = MetricsLog(folder_path, resume_at=start) if dist.main else None
-        if log is not None:  # the run settings to TensorBoard; model_best by validation PSNR (no crops here)
-            log.describe({**settings, "val_every": opts.val_every, "snapshot_every": opts.snapshot_every})
-            if validator is not None:
-                from imgrestore.train.outputs import RunOutputs
-
-                best = RunOutputs(folder_path, g, spec.name, config, device, None, stage=f"surrogate-{k}")
-                best.resume(log.rows)
-                log.on_val = best
+        # the run settings to TensorBoard; model_best by validation PSNR (no crops here)
+        best = (RunOutputs(folder_path, g, spec.name, config, device, None, stage=f"surrogate-{k}")
+                if validator is not None and dist.main else None)
+        log = open_log(folder_path, start, dist, {**settings, "val_every": opts.val_every,
+                                                  "snapshot_every": opts.snapshot_every}, best)
         scores = train_and_score(trainer, start, log, validator, dist.main)
         if dist.main and opts.figures:
             draw_figures(folder_path, validator, g_prev, k)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from imgrestore.train.loop import to_nchw
-from imgrestore.train.outputs import input_psnr
+from imgrestore.train.outputs import input_psnr, psnr_or_cap
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Validator:
     baseline: float | None = None   # mean PSNR of the inputs themselves (train.outputs.input_psnr)
 
     def __call__(self) -> dict[str, float]:
-        from imgrestore.metrics import psnr, ssim
+        from imgrestore.metrics import SSIM_WINDOW, ssim
 
         self.net.eval()
         ps, ss, kept = [], [], []
@@ -36,9 +36,8 @@ class Validator:
                 out = out.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
                 tgt = np.asarray(b.target)
                 for o, t in zip(out, tgt):
-                    p = psnr(o, t)
-                    ps.append(100.0 if p == math.inf else p)  # identical: capped; NaN output stays NaN
-                    ss.append(ssim(o, t) if min(t.shape[:2]) >= 11 else float("nan"))
+                    ps.append(psnr_or_cap(o, t))  # both float32 already (Batch), so no cast changes them
+                    ss.append(ssim(o, t) if min(t.shape[:2]) >= SSIM_WINDOW else float("nan"))
                     kept.append(o)
         self.outputs = kept
         ss_ok = [v for v in ss if math.isfinite(v)]

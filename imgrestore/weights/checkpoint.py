@@ -48,13 +48,15 @@ def save_checkpoint(path: Path | str, network: str, config: Mapping[str, Any], s
     write_bytes_atomic(path, save(tensors, metadata={META_KEY: json.dumps(meta, sort_keys=True)}))
 
 
-def read_checkpoint(path: Path | str) -> Checkpoint:
-    """Read a checkpoint; a missing, corrupt or foreign file is a one-line UserError."""
+def read_checkpoint(path: Path | str, what: str | None = None) -> Checkpoint:
+    """Read a checkpoint; a missing, corrupt or foreign file is a one-line UserError starting
+    with `what` (default ``--weights PATH``)."""
     from safetensors import safe_open
 
     path = Path(path)
+    what = f"--weights {path}" if what is None else what
     if not path.is_file():
-        raise UserError(f"--weights {path}: no such file")
+        raise UserError(f"{what}: no such file")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw_meta = f.metadata() or {}
@@ -64,12 +66,12 @@ def read_checkpoint(path: Path | str) -> Checkpoint:
         if path.suffix.lower() in (".pth", ".pt", ".mat"):
             hint = "; convert foreign weights first with 'imgrestore import-weights'"
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise UserError(f"--weights {path}: not a readable safetensors checkpoint ({reason}){hint}") from None
+        raise UserError(f"{what}: not a readable safetensors checkpoint ({reason}){hint}") from None
     try:
         meta = json.loads(raw_meta[META_KEY])
         network, config = str(meta["network"]), dict(meta.get("config") or {})
     except (KeyError, ValueError, TypeError, RecursionError):
-        raise UserError(f"--weights {path}: safetensors file without imgrestore metadata (network, config); "
+        raise UserError(f"{what}: safetensors file without imgrestore metadata (network, config); "
                         "save checkpoints with imgrestore, or import foreign weights with 'imgrestore import-weights'") from None
     return Checkpoint(path, network, config, tensors, meta)
 

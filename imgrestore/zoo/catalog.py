@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import warnings
 
-from imgrestore.errors import UserError
+from imgrestore.errors import UserError, did_you_mean
 from imgrestore.pretrained import BUILTIN, ModelEntry, Packaged
 from imgrestore.zoo.cache import cached_path
 
@@ -30,9 +29,7 @@ def get_model(name: str, option: str = "--model") -> ModelEntry:
     models = all_models()
     if name in models:
         return models[name]
-    close = difflib.get_close_matches(name, list(models), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise UserError(f"{option} {name!r}: no such model{hint}; known: {', '.join(sorted(models))} "
+    raise UserError(f"{option} {name!r}: no such model{did_you_mean(name, models)}; known: {', '.join(sorted(models))} "
                     "(see 'imgrestore models')")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from imgrestore.errors import UserError
 from imgrestore.pretrained import ModelEntry, Packaged, Remote
@@ -62,11 +62,7 @@ def _dncnn_tensors(path: Path, entry: ModelEntry, what: str) -> tuple[dict[str, 
 def _imgrestore_tensors(path: Path, entry: ModelEntry, what: str) -> tuple[dict[str, Any], dict[str, Any], dict]:
     from imgrestore.weights.checkpoint import read_checkpoint
 
-    try:
-        ckpt = read_checkpoint(path)
-    except UserError as exc:
-        msg = str(exc)
-        raise UserError(f"{what}: " + (msg[len("--weights "):] if msg.startswith("--weights ") else msg)) from None
+    ckpt = read_checkpoint(path, f"{what}: {path}")
     if ckpt.network != entry.network:
         raise UserError(f"{what}: {path} holds weights for network {ckpt.network!r}, the model entry says "
                         f"{entry.network!r}")
@@ -75,25 +71,20 @@ def _imgrestore_tensors(path: Path, entry: ModelEntry, what: str) -> tuple[dict[
     return tensors, dict(entry.config if entry.config is not None else ckpt.config), ckpt.meta
 
 
-def load_model(name: str, plugin: str | None = None, networks: Mapping[str, Any] | None = None,
-               option: str = "--model", quiet: bool = False):
+def load_model(name: str, plugin: str | None = None, quiet: bool = False):
     """Build the model called `name` with its weights, in eval mode.
 
     Returns ``(model, spec, checkpoint)`` like :func:`imgrestore.registry.load_network`;
-    ``checkpoint.meta["model"]`` is the model name. `plugin`, when given, must be its network;
-    `networks` (default: the registry's) is where the network is looked up.
+    ``checkpoint.meta["model"]`` is the model name. `plugin`, when given, must be its network.
     """
+    from imgrestore.registry import get_registry
     from imgrestore.weights.checkpoint import Checkpoint, load_state, network_spec
 
-    entry = get_model(name, option)
-    what = f"{option} {name}"
+    entry = get_model(name)
+    what = f"--model {name}"
     if plugin is not None and plugin != entry.network:
         raise UserError(f"{what}: a model for network {entry.network!r}, but --plugin {plugin!r} was given")
-    if networks is None:
-        from imgrestore.registry import get_registry
-
-        networks = get_registry().networks
-    spec = network_spec(entry.network, what, networks)
+    spec = network_spec(entry.network, what, get_registry().networks)
     path = model_file(entry, what, quiet=quiet)
     fmt = "imgrestore" if isinstance(entry.source, Packaged) else entry.source.format
     if fmt == "dncnn":

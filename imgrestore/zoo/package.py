@@ -15,7 +15,6 @@ Loading (:func:`imgrestore.zoo.load.load_model`) casts back to fp32.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,11 +49,11 @@ def find_checkpoint(src: Path | str) -> Path:
 
 def _network_tensors(path: Path) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(network, config, fp32 tensors, metadata) of a model or training-state checkpoint."""
-    from imgrestore.weights.checkpoint import read_checkpoint
+    from imgrestore.weights.checkpoint import TRAIN_STATE, read_checkpoint
 
     ckpt = read_checkpoint(path)
     tensors = ckpt.tensors
-    if ckpt.meta.get("kind") == "train-state":
+    if ckpt.meta.get("kind") == TRAIN_STATE:
         prefix = "model/net/"
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         if not tensors:
@@ -118,6 +117,7 @@ def package(src: Path | str, name: str, card: Path | str | None = None, out_dir:
     from imgrestore.io import write_bytes_atomic
     from imgrestore.registry import get_registry
     from imgrestore.weights.checkpoint import load_state, save_checkpoint
+    from imgrestore.zoo.download import sha256_file
 
     path = find_checkpoint(src)
     card_body = ""
@@ -140,7 +140,7 @@ def package(src: Path | str, name: str, card: Path | str | None = None, out_dir:
     load_state(net, t32, str(path))  # the weights fit the network they name
     t16, rel, flushed = to_fp16(t32, str(path))
     out_change = _output_change(spec, config, t32, t16)
-    source_sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    source_sha = sha256_file(path)
     info = {"iteration": meta.get("iteration"), "stage": meta.get("stage")}
     out = Path(out_dir) / f"{name}.safetensors"
     save_checkpoint(out, network, config, t16, dtype="float16", model=name, packaged_from=path.name,
