@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,29 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+@functools.cache
+def load_script(name: str) -> types.ModuleType:
+    """``benchmarks/<name>.py`` as a module, executed once per test session.
+
+    It is registered in ``sys.modules`` as ``name``, which is how the scripts import each other
+    (a script that needs a sibling puts benchmarks/ on ``sys.path`` itself: moire_scores imports
+    moire_realism), so a script and the sibling it imports share one module object; one that a
+    script already imported that way is reused."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    mod = sys.modules.get(name)
+    if mod is not None and Path(getattr(mod, "__file__", "") or "").resolve() == path:
+        return mod
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return mod
+
+
 def pytest_collection_modifyitems(config, items):
     from imgrestore.backend import gpu_status
 
@@ -31,6 +57,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def one_line(code: int, err: str) -> str:
+    """The single ``imgrestore: error:`` line of a failed command (exit 2, no traceback, no usage text)."""
+    assert code == 2, err
+    assert "Traceback" not in err and "Usage:" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("imgrestore: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """A minimal fake ``cupy`` backed by NumPy, to check the CuPy launch code without a GPU.
 
 :func:`new_cupy` returns a fresh module object named ``cupy`` (the tests put it into
-``sys.modules`` with ``monkeypatch``, so nothing leaks). It has only what the launchers
-``kernels/*_cuda.py`` and the CuPy paths of the dispatchers and plugins use:
+``sys.modules`` with :func:`install` and make the launchers import afresh against it with
+:func:`forget_launchers`, both through ``monkeypatch``, so nothing leaks). It has only what the
+launchers ``kernels/*_cuda.py`` and the CuPy paths of the dispatchers and plugins use:
 
 * ``ndarray``: a NumPy array plus a device id. Like CuPy it refuses implicit conversion to NumPy
   (``np.asarray(x)`` raises; use ``.get()``) and arithmetic with NumPy arrays, and checks that
@@ -764,3 +765,35 @@ def install(monkeypatch, cp) -> None:
     for name, mod in cupyx_modules(cp).items():
         monkeypatch.setitem(sys.modules, name, mod)
 
+
+
+# every CuPy launcher module kernels/*_cuda.py (imported as ``imgrestore.kernels.<name>``)
+LAUNCHERS: tuple[str, ...] = tuple(sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "kernels").glob("*_cuda.py")))
+
+
+def forget_launchers(monkeypatch, *, reprobe: bool = False) -> None:
+    """Make every launcher (:data:`LAUNCHERS`) import afresh against the cupy now in ``sys.modules``:
+    a module left bound to an earlier test's fake would reject this test's arrays.
+
+    ``from imgrestore.kernels import camera_cuda`` looks at the package attribute before
+    ``sys.modules``, so both are cleared. Both go through ``monkeypatch`` (a placeholder set first,
+    so the undo also drops a launcher that was not there before): after the test the fake-bound
+    modules are gone and whatever was there before is back. ``reprobe`` also forgets the cached
+    ``imgrestore.backend.gpu_status`` answer, so the probe sees the fake; the caller clears it
+    again after the test (the real probe once ``sys.modules`` is back).
+    """
+    import importlib
+    import sys
+
+    pkg = importlib.import_module("imgrestore.kernels")
+    for name in LAUNCHERS:
+        key = f"{pkg.__name__}.{name}"
+        monkeypatch.setitem(sys.modules, key, None)
+        monkeypatch.delitem(sys.modules, key)
+        monkeypatch.setattr(pkg, name, None, raising=False)
+        monkeypatch.delattr(pkg, name)
+    if reprobe:
+        from imgrestore import backend
+
+        backend.gpu_status.cache_clear()

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 
 from imgrestore.registry import get_registry
 from imgrestore.restore import Restorer, receptive_radius
+from test_restore import _randomized  # noqa: E402  (pytest puts tests/ on sys.path: rootdir, prepend import mode)
 
 BAND = 16
 TOL = 2 / 255
@@ -42,14 +43,7 @@ def _dmnet(seed: int = 0):
     not the identity)."""
     spec = get_registry().networks["dmnet"]
     torch.manual_seed(seed)
-    model = spec.build(**SMALL_DMNET)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return model.eval(), spec
+    return _randomized(spec.build(**SMALL_DMNET), seed), spec
 
 
 def _dncnn(seed: int = 0):

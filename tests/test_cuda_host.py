@@ -27,19 +27,19 @@ compiles with nvcc; the ``gpu`` tests in ``test_camera.py`` cover the real devic
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from host_build import build_driver
+from host_build import build_driver, call_driver
 from imgrestore.kernels import camera
 from imgrestore.kernels.camera_numpy import NO_MOSAIC, RED_SITE
+from imgrestore.kernels.moire import DEMOSAIC_METHODS as MOIRE_METHODS  # the develop kernels' method indices
 from imgrestore.kernels.philox import normals, philox4x32_numpy
 
 from imgrestore.crf import parametric_curves
 
-MAX_GRID = 65535  # camera_cuda._MAX_GRID
+MAX_GRID = 65535  # nvrtc.MAX_GRID
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +67,6 @@ def tables(tmp_path_factory) -> Path:
     return path
 
 
-def _call(exe: Path, mode: str, header, *arrays, args=()) -> bytes:
-    req = np.asarray(header, np.int64).tobytes() + b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
-    res = subprocess.run([str(exe), mode, *map(str, args)], input=req, capture_output=True, check=True)
-    return res.stdout
-
-
 def _host_camera_batch(exe, tables, x, curves, params, model, clip, method, want_sigma, max_grid):
     """camera.camera_batch's CuPy branch, with the driver in place of camera_cuda."""
     n, h, w, c = x.shape
@@ -81,8 +75,8 @@ def _host_camera_batch(exe, tables, x, curves, params, model, clip, method, want
     full = np.flatnonzero(pattern == NO_MOSAIC).astype(np.int32)
     header = [n, h, w, c, len(curves), camera.NOISE_MODELS.index(model), int(clip),
               camera.DEMOSAIC_METHODS.index(method), int(want_sigma), len(mos), len(full), max_grid]
-    reply = _call(exe, "camera", header, x.astype(np.float32), params.crf, params.red, params.sigma_s,
-                  params.sigma_c, params.keys, mos, full, args=[tables])
+    reply = call_driver(exe, ["camera", tables], header, x.astype(np.float32), params.crf, params.red,
+                        params.sigma_s, params.sigma_c, params.keys, mos, full)
     got = np.frombuffer(reply, np.float32)
     size = x.size
     assert got.size == size * (2 if want_sigma else 1)
@@ -152,8 +146,8 @@ def test_demosaic_matches_numba(driver, method):
         for p in range(NO_MOSAIC):
             want = camera.demosaic(raw, p, method)
             for max_grid in (MAX_GRID, 2):
-                reply = _call(driver, "demosaic", [3, h, w, camera.DEMOSAIC_METHODS.index(method), *RED_SITE[p],
-                                                   max_grid], raw)
+                reply = call_driver(driver, ["demosaic"], [3, h, w, camera.DEMOSAIC_METHODS.index(method),
+                                                           *RED_SITE[p], max_grid], raw)
                 got = np.frombuffer(reply, np.float32).reshape(want.shape)
                 assert np.array_equal(got, want), f"{h}x{w} pattern {p} grid<={max_grid}"
 
@@ -161,7 +155,7 @@ def test_demosaic_matches_numba(driver, method):
 @pytest.mark.parametrize("key", [(0, 0), (7, 11), (0xFFFFFFFF, 0x9E3779B9)])
 def test_philox_words_and_normals(driver, key):
     nq = 300
-    reply = _call(driver, "philox", [key[0], key[1], nq])
+    reply = call_driver(driver, ["philox"], [key[0], key[1], nq])
     words = np.frombuffer(reply[: 16 * nq], np.uint32).reshape(nq, 4)
     z = np.frombuffer(reply[16 * nq:], np.float32)
     q = np.arange(nq, dtype=np.uint64)
@@ -173,8 +167,6 @@ def test_philox_words_and_normals(driver, key):
 # --------------------------------------------------------------------------------------------
 # moire.cu: moire_develop (steps 6-8 fused, shared memory and barriers) against moire.develop
 # --------------------------------------------------------------------------------------------
-
-MOIRE_METHODS = ("malvar", "bilinear", "none")  # moire_cuda._METHODS
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +201,8 @@ def _host_develop(exe, cap, gt, b, method, max_grid, order):
     field = glare_field(b, (h, w))
     glare = field if field is not None else np.zeros(1, np.float32)
     header = [n, h, w, nc, MOIRE_METHODS.index(method), taps.shape[1], rmax, int(field is not None), bw, bh]
-    reply = _call(exe, "develop", header, cap, gt, glare, b.noise, b.keys, b.I, taps, radius.astype(np.int32),
-                  ENCODE_LUT, args=[max_grid, order])
+    reply = call_driver(exe, ["develop", max_grid, order], header, cap, gt, glare, b.noise,
+                        b.keys.astype(np.uint32), b.I.astype(np.int32), taps, radius.astype(np.int32), ENCODE_LUT)
     got = np.frombuffer(reply, np.float32)
     assert got.size == 2 * n * h * w * 3
     return got[: got.size // 2].reshape(n, h, w, 3), got[got.size // 2:].reshape(n, h, w, 3)

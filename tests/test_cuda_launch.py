@@ -23,9 +23,7 @@ with 0.25), NVRTC itself, or real CuPy behaviour the fake does not model (stream
 
 from __future__ import annotations
 
-import importlib
 import re
-import sys
 import warnings
 from pathlib import Path
 
@@ -37,9 +35,6 @@ fake_cupy = pytest.importorskip("fake_cupy")
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "kernels"
 CU_FILES = {"resize": KERNELS / "resize.cu", "camera": KERNELS / "camera.cu", "moire": KERNELS / "moire.cu"}
-# every CuPy launcher module: each test imports them afresh against its own fake (a module left bound
-# to an earlier test's fake would reject this test's arrays)
-LAUNCHERS = tuple(sorted(p.stem for p in KERNELS.glob("*_cuda.py")))
 
 if not all(p.is_file() for p in CU_FILES.values()):
     pytest.skip("the CUDA sources kernels/*.cu are not here", allow_module_level=True)
@@ -265,23 +260,12 @@ CONTRACTS = {
 
 @pytest.fixture
 def cp(monkeypatch):
-    """The fake ``cupy`` in ``sys.modules`` for this test; the launchers imported fresh against it.
-
-    ``from imgrestore.kernels import camera_cuda`` looks at the package attribute before
-    ``sys.modules``, so both are cleared; afterwards the fake-bound modules are dropped and
-    ``monkeypatch`` puts back whatever was there before.
-    """
-    pkg = importlib.import_module("imgrestore.kernels")
+    """The fake ``cupy`` in ``sys.modules`` for this test; the launchers imported fresh against it
+    (:func:`fake_cupy.forget_launchers`: ``monkeypatch`` puts back whatever was there before)."""
     fake = fake_cupy.new_cupy(CONTRACTS)
     fake_cupy.install(monkeypatch, fake)
-    for name in LAUNCHERS:
-        monkeypatch.delitem(sys.modules, f"{pkg.__name__}.{name}", raising=False)
-        monkeypatch.delattr(pkg, name, raising=False)
-    yield fake
-    for name in LAUNCHERS:
-        sys.modules.pop(f"{pkg.__name__}.{name}", None)
-        if name in vars(pkg):
-            delattr(pkg, name)
+    fake_cupy.forget_launchers(monkeypatch)
+    return fake
 
 
 @pytest.fixture(autouse=True)

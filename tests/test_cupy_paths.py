@@ -17,9 +17,7 @@ arguments instead, and kernel chains for shapes, dtypes, devices and valid launc
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -34,21 +32,13 @@ except ImportError:  # the backend, plugin and synth paths need no torch
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
-LAUNCHERS = ("resize_cuda", "camera_cuda", "moire_cuda", "noise_cuda", "jpeg_cuda")
-
 
 def _install(monkeypatch, device_count: int = 2):
     """Put a fresh fake ``cupy`` into ``sys.modules`` (launchers re-imported against it) and forget
     the cached GPU probe; returns the fake."""
-    from imgrestore import backend
-
-    pkg = importlib.import_module("imgrestore.kernels")
     fake = fake_cupy.new_cupy(launch.CONTRACTS, device_count=device_count)
     fake_cupy.install(monkeypatch, fake)
-    for name in LAUNCHERS:
-        monkeypatch.delitem(sys.modules, f"{pkg.__name__}.{name}", raising=False)
-        monkeypatch.delattr(pkg, name, raising=False)
-    backend.gpu_status.cache_clear()
+    fake_cupy.forget_launchers(monkeypatch, reprobe=True)
     return fake
 
 
@@ -58,11 +48,6 @@ def fake(monkeypatch):
     from imgrestore import backend
 
     yield lambda device_count=2: _install(monkeypatch, device_count)
-    pkg = importlib.import_module("imgrestore.kernels")
-    for name in LAUNCHERS:
-        sys.modules.pop(f"{pkg.__name__}.{name}", None)
-        if name in vars(pkg):
-            delattr(pkg, name)
     backend.gpu_status.cache_clear()  # the real probe again once monkeypatch has put sys.modules back
 
 

@@ -3,7 +3,6 @@ benchmarks/gpu_summary.py from fake JSON rows, and bench_train's one-line source
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _summary():
-    spec = importlib.util.spec_from_file_location("gpu_summary", ROOT / "benchmarks" / "gpu_summary.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("gpu_summary")
 
 
 # -- adaptive timing ---------------------------------------------------------------------------

@@ -26,12 +26,11 @@ the alignment of the 8-byte stores on the device, launch limits, speed), nor the
 from __future__ import annotations
 
 import io
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from host_build import build_driver
+from host_build import build_driver, call_driver
 
 from imgrestore.kernels.jpeg_numpy import SUBSAMPLING, quant_divisors, quant_tables
 
@@ -65,14 +64,11 @@ def table_bytes() -> bytes:
 def host_roundtrip(exe, table_bytes, x, quality, sub, max_grid=65535, order=0):
     """jpeg_cuda.roundtrip with the driver in place of the GPU: (out, planes)."""
     n, h, w, c = x.shape
-    req = (np.array([n, h, w, c], np.int64).tobytes() + np.ascontiguousarray(x, np.float32).tobytes()
-           + np.asarray(quality, np.int32).tobytes() + np.asarray(sub, np.int32).tobytes() + table_bytes)
-    res = subprocess.run([str(exe), "roundtrip", str(max_grid), str(order)], input=req, capture_output=True,
-                         check=False)
-    assert res.returncode == 0, res.stderr.decode()[-2000:]
-    out = np.frombuffer(res.stdout[: x.size * 4], np.float32).reshape(x.shape)
+    reply = call_driver(exe, ["roundtrip", max_grid, order], [n, h, w, c], np.asarray(x, np.float32),
+                        np.asarray(quality, np.int32), np.asarray(sub, np.int32), np.frombuffer(table_bytes, np.uint8))
+    out = np.frombuffer(reply[: x.size * 4], np.float32).reshape(x.shape)
     hb, wb = -(-h // 8) * 8, -(-w // 8) * 8
-    planes = np.frombuffer(res.stdout[x.size * 4:], np.uint8).reshape(n, c, hb, wb)
+    planes = np.frombuffer(reply[x.size * 4:], np.uint8).reshape(n, c, hb, wb)
     return out, planes
 
 

@@ -17,9 +17,7 @@ What it cannot show: anything the kernels compute (the fake computes nothing; se
 
 from __future__ import annotations
 
-import importlib
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,16 +100,12 @@ CONTRACTS = {"jpeg_blocks": _blocks, "jpeg_colour": _colour}
 
 @pytest.fixture
 def cp(monkeypatch):
-    """The fake ``cupy`` in ``sys.modules``; jpeg_cuda imported fresh against it (see test_cuda_launch)."""
-    pkg = importlib.import_module("imgrestore.kernels")
+    """The fake ``cupy`` in ``sys.modules``; the launchers (jpeg_cuda among them) imported fresh
+    against it (:func:`fake_cupy.forget_launchers`)."""
     fake = fake_cupy.new_cupy(CONTRACTS)
     fake_cupy.install(monkeypatch, fake)
-    monkeypatch.delitem(sys.modules, f"{pkg.__name__}.jpeg_cuda", raising=False)
-    monkeypatch.delattr(pkg, "jpeg_cuda", raising=False)
-    yield fake
-    sys.modules.pop(f"{pkg.__name__}.jpeg_cuda", None)
-    if "jpeg_cuda" in vars(pkg):
-        delattr(pkg, "jpeg_cuda")
+    fake_cupy.forget_launchers(monkeypatch)
+    return fake
 
 
 def _dev(cp, shape, device=None, seed=0):

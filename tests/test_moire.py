@@ -228,13 +228,12 @@ def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path, spec):
     moire_batch, with the launch shapes of moire_cuda.py and with the grid's sample dimension
     capped at 1, so the loops striding over samples run (moire_develop alone, on many shapes and
     modes: tests/test_cuda_host.py)."""
-    import subprocess
-
-    from host_build import build_driver
+    from host_build import build_driver, call_driver
+    from test_cuda_host import _host_develop
 
     exe = build_driver(tmp_path, "moire_driver", "moire.cu")
     from imgrestore.kernels import moire_numba as k
-    from imgrestore.kernels.moire import develop_block, glare_field, moire_batch
+    from imgrestore.kernels.moire import moire_batch
 
     chain = Chain.parse(spec)
     out = (13, 11)
@@ -249,16 +248,9 @@ def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path, spec):
     k.capture(lin, b.G, b.I, b.wts, cap, gt)
     dem = chain.stages[0].settings.values["demosaic"].value
     want, want_t = moire_batch(x, b, out, dem, backend="numba")
-    taps, radius = b.taps()
-    rmax = int(radius.max())
-    bw, bh = develop_block(rmax, nc)
-    field = glare_field(b, out)
     for max_grid in (65535, 1):
-        header = np.array([2, *src, *out, nc, b.wts.shape[1]], np.int64)
-        req = b"".join(np.ascontiguousarray(a).tobytes() for a in (header, x, b.boxes.astype(np.int32), b.G,
-                                                                      b.I.astype(np.int32), b.wts))
-        rep = subprocess.run([str(exe), "capture", str(max_grid)], input=req, capture_output=True,
-                             check=True).stdout
+        rep = call_driver(exe, ["capture", max_grid], [2, *src, *out, nc, b.wts.shape[1]], x,
+                          b.boxes.astype(np.int32), b.G, b.I.astype(np.int32), b.wts)
         n_lin, n_cap = x.size, cap.size
         h_lin = np.frombuffer(rep, np.float32, n_lin).reshape(x.shape)
         h_cap = np.frombuffer(rep, np.float32, n_cap, offset=4 * n_lin).reshape(cap.shape)
@@ -266,16 +258,9 @@ def test_cuda_source_is_the_numba_twin_on_the_host(tmp_path, spec):
         np.testing.assert_array_equal(h_lin, lin)  # 0 outside the boxes (the driver starts at -1)
         np.testing.assert_array_equal(h_cap, cap)
         np.testing.assert_array_equal(h_gt, gt)
-        header = np.array([2, *out, nc, ("malvar", "bilinear", "none").index(dem), taps.shape[1], rmax,
-                           int(field is not None), bw, bh], np.int64)
-        glare = field if field is not None else np.zeros(1, np.float32)
         dev_cap = h_cap * b.gain() if b.gain() is not None else h_cap  # exposure, as moire_cuda.py applies it
-        req = b"".join(np.ascontiguousarray(a).tobytes() for a in (
-            header, dev_cap, h_gt, glare, b.noise, b.keys.astype(np.uint32), b.I.astype(np.int32), taps,
-            radius.astype(np.int32), k.ENCODE_LUT))
-        rep = subprocess.run([str(exe), "develop", str(max_grid)], input=req, capture_output=True, check=True).stdout
-        h_out = np.frombuffer(rep, np.float32, want.size).reshape(want.shape)
-        h_tgt = np.frombuffer(rep, np.float32, want.size, offset=4 * want.size).reshape(want.shape)
+        h_out, h_tgt = _host_develop(exe, dev_cap, h_gt, b, dem, max_grid, order=0)
+        assert h_out.shape == h_tgt.shape == want.shape
         np.testing.assert_array_equal(h_out, want)
         np.testing.assert_array_equal(h_tgt, want_t)
 

@@ -1,18 +1,13 @@
 """benchmarks/moire_figure.py: spectra, layout, the missing-data path, and a tiny real run."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from conftest import SHARED_DATA, load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("moire_figure", ROOT / "benchmarks" / "moire_figure.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("moire_figure")
 
 
 fig = _load()

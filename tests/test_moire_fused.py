@@ -26,7 +26,7 @@ def _screens(src, n, seed=0):
 def test_jpeg_step_is_pillows_round_trip_of_the_photo(jpeg):
     """Photo with JPEG == Pillow's encode -> decode (4:2:0, the drawn quality) of the photo
     without it, for the same draws; samples drawn jpeg=false are left as they are."""
-    from imgrestore.plugins.jpeg import jpeg_roundtrip  # Pillow: the reference
+    from imgrestore.bench.jpeg import pillow_roundtrip  # Pillow itself: the reference (the plugin calls our kernel)
 
     spec = f"moire:jpeg={jpeg},quality=30-95,denoise=0-0.6"
     out = (19, 23)  # not whole MCUs: edge replication
@@ -45,14 +45,14 @@ def test_jpeg_step_is_pillows_round_trip_of_the_photo(jpeg):
         assert {d["jpeg"] for d in draws} == {True, False}  # both kinds are in the batch
     np.testing.assert_array_equal(got.target, ref.target)
     for k, d in enumerate(draws):
-        want = jpeg_roundtrip(ref.input[k], d["quality"], "420") if d["jpeg"] else ref.input[k]
+        want = pillow_roundtrip(ref.input[k], d["quality"], "420") if d["jpeg"] else ref.input[k]
         np.testing.assert_array_equal(got.input[k], want, err_msg=f"sample {k}, quality {d['quality']}")
     assert not np.array_equal(got.input, ref.input)  # the JPEG step did something
 
 
 def test_gray_screens_jpeg_before_the_gray_conversion():
     """Grayscale screens go through the colour camera and a colour JPEG, then back to gray."""
-    from imgrestore.plugins.jpeg import jpeg_roundtrip
+    from imgrestore.bench.jpeg import pillow_roundtrip
     from imgrestore.plugins.moire import GRAY, _finish
 
     spec = "moire:quality=50"
@@ -76,7 +76,7 @@ def test_gray_screens_jpeg_before_the_gray_conversion():
     photo = _finish(photo, [p[0] for p in got.params])  # tone, chroma denoise, sharpening
     w = np.array(GRAY, np.float32)
     for k in range(2):
-        want = (jpeg_roundtrip(photo[k], 50, "420") @ w)[..., None].astype(np.float32)
+        want = (pillow_roundtrip(photo[k], 50, "420") @ w)[..., None].astype(np.float32)
         np.testing.assert_array_equal(got.input[k], want)
 
 

@@ -1,6 +1,5 @@
 """imgrestore.realism statistics against closed-form answers, and benchmarks/moire_realism.py runs."""
 
-import importlib.util
 import json
 import math
 
@@ -8,15 +7,12 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
-from conftest import ROOT, SHARED_DATA
+from conftest import SHARED_DATA, load_script
 from imgrestore import realism as R
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("moire_realism", ROOT / "benchmarks" / "moire_realism.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("moire_realism")
 
 
 def _grid(n):

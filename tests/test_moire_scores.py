@@ -1,14 +1,12 @@
 """benchmarks/moire_scores.py (honest scores, issue 12 item 6) and the no-reference measure it uses."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from conftest import load_script
 
 
 def test_moire_residual_closed_forms():
@@ -42,7 +40,7 @@ def _tiny_dmnet(path: Path) -> None:
 
 
 def test_scores_script_on_a_tiny_model_and_fake_photos(tmp_path, capsys):
-    import moire_scores as bench
+    bench = load_script("moire_scores")
     from imgrestore.io import write_image
 
     ck = tmp_path / "m.safetensors"

@@ -12,21 +12,18 @@ fake CuPy (``fake_cupy.py``): arguments, keys and sigmas per sample, grid covera
 
 from __future__ import annotations
 
-import importlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from host_build import build_driver
+from host_build import build_driver, call_driver
 
 from imgrestore import rng
 from imgrestore.chain import Chain
 from imgrestore.degrade import StageContext
 from imgrestore.kernels import noise
 
-MAX_GRID = 65535  # noise_cuda._MAX_GRID
+MAX_GRID = 65535  # nvrtc.MAX_GRID
 SHAPES = [(1,), (3,), (5,), (7, 9, 1), (5, 7, 3), (33, 31, 3), (1027,)]
 
 
@@ -159,19 +156,14 @@ def driver(tmp_path_factory) -> Path:
     return build_driver(tmp_path_factory.mktemp("cuda_host"), "noise_driver", "noise.cu")
 
 
-def _call(exe: Path, mode: str, max_grid: int, header, *arrays) -> np.ndarray:
-    req = np.asarray(header, np.int64).tobytes() + b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
-    res = subprocess.run([str(exe), mode, str(max_grid)], input=req, capture_output=True, check=True)
-    return np.frombuffer(res.stdout, np.float32)
-
-
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("max_grid", [MAX_GRID, 2])
 def test_cuda_fields_equal_the_oracle(driver, shape, max_grid):
     k = _keys(5)
     per = int(np.prod(shape))
     for stream in (0, 7):
-        got = _call(driver, "fields", max_grid, [5, per, stream], k).reshape(5, *shape)
+        got = np.frombuffer(call_driver(driver, ["fields", max_grid], [5, per, stream], k), np.float32)
+        got = got.reshape(5, *shape)
         assert not np.isnan(got).any(), "values no thread wrote"
         assert np.array_equal(got, noise.normal_fields_numpy(k, shape, stream)), f"stream {stream}"
 
@@ -186,7 +178,8 @@ def test_cuda_awgn_equals_the_oracle_and_numba(driver, shape, clip):
     k = _keys(5, seed=8, stage=0)
     per = x[0].size
     for max_grid in (MAX_GRID, 2):
-        got = _call(driver, "awgn", max_grid, [5, per, 0, int(clip)], x, sigma, k).reshape(x.shape)
+        got = np.frombuffer(call_driver(driver, ["awgn", max_grid], [5, per, 0, int(clip)], x, sigma, k), np.float32)
+        got = got.reshape(x.shape)
         assert np.array_equal(got, noise.awgn_numpy(x, sigma, k, clip), equal_nan=True)
         assert np.array_equal(got, noise.awgn(x, sigma, k, clip), equal_nan=True)
         assert np.isnan(got.reshape(-1)[0]) and not np.isnan(got.reshape(-1)[1:]).any()
@@ -227,15 +220,10 @@ CONTRACTS = {"noise_fields": _contract_common, "noise_awgn": _awgn_contract}
 @pytest.fixture
 def cp(monkeypatch):
     fake_cupy = pytest.importorskip("fake_cupy")
-    pkg = importlib.import_module("imgrestore.kernels")
     fake = fake_cupy.new_cupy(CONTRACTS)
     fake_cupy.install(monkeypatch, fake)
-    monkeypatch.delitem(sys.modules, f"{pkg.__name__}.noise_cuda", raising=False)
-    monkeypatch.delattr(pkg, "noise_cuda", raising=False)
-    yield fake
-    sys.modules.pop(f"{pkg.__name__}.noise_cuda", None)
-    if "noise_cuda" in vars(pkg):
-        delattr(pkg, "noise_cuda")
+    fake_cupy.forget_launchers(monkeypatch)  # noise_cuda (and the other launchers) import afresh
+    return fake
 
 
 def _launches(cp, name):

@@ -34,6 +34,18 @@ def _toml(tmp_path, text: str | bytes, name="chain.toml") -> Path:
 AWGN = '[[degradation]]\nname = "awgn"\nsigma = 5\n'
 
 
+def _assert_toml_error(tmp_path, text, line, key, needles):
+    """Chain.load of `text` is a one-line SpecError that starts with the file, line and key and
+    contains every needle."""
+    p = _toml(tmp_path, text)
+    with pytest.raises(SpecError) as e:
+        Chain.load(str(p))
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{p}, line {line}, key {key!r}: "), msg
+    for n in needles:
+        assert n in msg, msg
+
+
 @pytest.mark.parametrize("text, line, key, needles", [
     # [[degradations]] used to drop its stage without a word
     (AWGN + '\n[[degradations]]\nname = "jpeg"\n', 5, "degradations", ["did you mean [[degradation]]"]),
@@ -43,13 +55,7 @@ AWGN = '[[degradation]]\nname = "awgn"\nsigma = 5\n'
     ('[[degradation]]\nname = "awgn"\nsigmaa = 5\n', 3, "sigmaa", ["did you mean 'sigma'", "known parameters: sigma"]),
 ])
 def test_chain_toml_unknown_tables_and_keys(tmp_path, text, line, key, needles):
-    p = _toml(tmp_path, text)
-    with pytest.raises(SpecError) as e:
-        Chain.load(str(p))
-    msg = str(e.value)
-    assert "\n" not in msg and msg.startswith(f"{p}, line {line}, key {key!r}: "), msg
-    for n in needles:
-        assert n in msg, msg
+    _assert_toml_error(tmp_path, text, line, key, needles)
 
 
 @pytest.mark.parametrize("text, line, key, needles", [
@@ -68,13 +74,7 @@ def test_chain_toml_unknown_tables_and_keys(tmp_path, text, line, key, needles):
     ('degradation = "awgn"\n', 1, "degradation", ["expected one or more [[degradation]] tables"]),
 ])
 def test_chain_toml_wrong_types(tmp_path, text, line, key, needles):
-    p = _toml(tmp_path, text)
-    with pytest.raises(SpecError) as e:
-        Chain.load(str(p))
-    msg = str(e.value)
-    assert "\n" not in msg and msg.startswith(f"{p}, line {line}, key {key!r}: "), msg
-    for n in needles:
-        assert n in msg, msg
+    _assert_toml_error(tmp_path, text, line, key, needles)
 
 
 def test_chain_toml_good_types_still_load(tmp_path):

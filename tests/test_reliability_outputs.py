@@ -20,16 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import one_line
 from imgrestore.errors import UserError
-
-
-def one_line(code: int, err: str) -> str:
-    """The single ``imgrestore: error:`` line of a failed command (exit 2, no traceback)."""
-    assert code == 2, err
-    assert "Traceback" not in err and "Usage:" not in err, err
-    lines = [ln for ln in err.splitlines() if ln.startswith("imgrestore: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def leftovers(folder: Path) -> list[Path]:

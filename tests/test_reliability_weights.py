@@ -17,17 +17,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import one_line  # noqa: E402
 from imgrestore.errors import UserError  # noqa: E402
 from imgrestore.weights import safe_pickle as sp  # noqa: E402
 from imgrestore.registry import load_network  # noqa: E402
 from imgrestore.weights.checkpoint import save_checkpoint  # noqa: E402
-
-
-def _one_line_error(code: int, err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.startswith("imgrestore: error:")]
-    assert code == 2, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _dncnn(depth=3, channels=1, features=4, bn=False):
@@ -89,7 +83,7 @@ def test_stride0_tensor_of_11_gb_over_one_element_is_refused(tmp_path, zip_forma
     out = tmp_path / "out.safetensors"
     r = _run_limited(f"from imgrestore.cli.main import main; main(['import-weights', 'dncnn', {str(src)!r}, "
                      f"'--out', {str(out)!r}])")
-    line = _one_line_error(r.returncode, r.stderr)
+    line = one_line(r.returncode, r.stderr)
     assert "layers.0.weight" in line and "2,750,000,000" in line and "storage of 1" in line
     assert not out.exists()
 
@@ -130,7 +124,7 @@ def test_pickle_nested_50000_levels_is_one_line(tmp_path, cli):
     src = tmp_path / "deep.pth"
     src.write_bytes(_legacy_file(_nested_modules(50_000)))
     code, _, err = cli("import-weights", "dncnn", str(src), "--out", str(tmp_path / "o.safetensors"))
-    line = _one_line_error(code, err)
+    line = one_line(code, err)
     assert str(src) in line and "nested" in line
     # the zip flavour (a data.pkl of 50,000 nested lists) is one line too
     template = tmp_path / "t.pth"
@@ -141,7 +135,7 @@ def test_pickle_nested_50000_levels_is_one_line(tmp_path, cli):
             data = z.read(name)
             out.writestr(name, b"\x80\x02" + b"]" * 50_000 + b"a" * 49_999 + b"." if name.endswith("data.pkl") else data)
     code, _, err = cli("import-weights", "dncnn", str(deep), "--out", str(tmp_path / "o.safetensors"))
-    assert str(deep) in _one_line_error(code, err)
+    assert str(deep) in one_line(code, err)
 
 
 def test_module_walk_keeps_state_dict_order():
@@ -177,7 +171,7 @@ def test_zip_pth_refusal_names_the_blocked_global(tmp_path, cli):
         src = tmp_path / "x.pth"
         torch.save({"layers.0.weight": torch.zeros(2, 1, 3, 3), "x": obj}, src)
         code, _, err = cli("import-weights", "dncnn", str(src), "--out", str(tmp_path / "o.safetensors"))
-        line = _one_line_error(code, err)
+        line = one_line(code, err)
         assert name in line and "allow-list" in line, line
         assert "weights_only" not in line and "trusted" not in line, line
         assert not (tmp_path / "o.safetensors").exists()
@@ -198,7 +192,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, cli):
     src = tmp_path / "inf.pth"
     torch.save(sd, src)
     code, _, err = cli("import-weights", "dncnn", str(src), "--out", str(tmp_path / "o.safetensors"))
-    line = _one_line_error(code, err)
+    line = one_line(code, err)
     assert "conv layer 2 of 3" in line and "non-finite" in line and not (tmp_path / "o.safetensors").exists()
 
 
@@ -214,7 +208,7 @@ def test_training_state_given_to_weights_says_use_the_model(tmp_path, cli):
 
     write_image(img, np.full((16, 16, 1), 0.5, np.float32))
     code, _, err = cli("restore", str(img), "--weights", str(state), "--out", str(tmp_path / "o"), "--device", "cpu")
-    line = _one_line_error(code, err)
+    line = one_line(code, err)
     assert "this is a training state" in line and "model.safetensors" in line and "iteration 10" in line
     assert "model/net" not in line  # no tensor-name dump
 
@@ -223,7 +217,7 @@ def test_two_channel_dncnn_is_refused_at_import_and_at_restore(tmp_path, cli):
     src = tmp_path / "ch2.pth"
     torch.save(_dncnn(channels=2).state_dict(), src)
     code, _, err = cli("import-weights", "dncnn", str(src), "--out", str(tmp_path / "o.safetensors"))
-    line = _one_line_error(code, err)
+    line = one_line(code, err)
     assert "2 channels" in line and not (tmp_path / "o.safetensors").exists()
     # a checkpoint written some other way still cannot reach the network
     ck = tmp_path / "ch2.safetensors"
@@ -233,7 +227,7 @@ def test_two_channel_dncnn_is_refused_at_import_and_at_restore(tmp_path, cli):
     write_image(tmp_path / "a.png", np.full((16, 16, 1), 0.5, np.float32))
     code, _, err = cli("restore", str(tmp_path / "a.png"), "--weights", str(ck), "--out", str(tmp_path / "r"),
                        "--device", "cpu")
-    line = _one_line_error(code, err)
+    line = one_line(code, err)
     assert "2-channel" in line and "dncnn-s" in line
     assert not (tmp_path / "r").exists()
 
@@ -273,5 +267,5 @@ def test_legacy_storage_size_field_claiming_gigabytes_is_refused_without_allocat
     out = tmp_path / "out.safetensors"
     r = _run_limited(f"from imgrestore.cli.main import main; main(['import-weights', 'dncnn', {str(src)!r}, "
                      f"'--out', {str(out)!r}])", limit_gb=3.0)
-    line = _one_line_error(r.returncode, r.stderr)
+    line = one_line(r.returncode, r.stderr)
     assert str(src) in line and not out.exists()

@@ -14,20 +14,7 @@ torch = pytest.importorskip("torch")
 from imgrestore.registry import get_registry
 from imgrestore.restore import Restorer, check_cuda_graphs, tile_grid
 from imgrestore.tilegraphs import Captured, GraphRunner
-
-
-def _randomized(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return model.eval()
-
-
-def _img(h, w, c, seed=0):
-    return np.random.default_rng(seed).random((h, w, c), dtype=np.float32)
+from test_restore import _checkpoint, _img, _randomized  # noqa: E402  (pytest puts tests/ on sys.path: rootdir, prepend import mode)
 
 
 class FakeGraphs:
@@ -185,16 +172,6 @@ def test_compile_equals_eager():
     np.testing.assert_allclose(r(img), ref, atol=1e-5, rtol=0)
 
 
-def _checkpoint(tmp_path):
-    from imgrestore.weights.checkpoint import save_checkpoint
-
-    spec = get_registry().networks["dncnn-s"]
-    torch.manual_seed(0)
-    path = tmp_path / "dncnn-s.safetensors"
-    save_checkpoint(path, "dncnn-s", {"depth": 3}, _randomized(spec.build(depth=3)).state_dict())
-    return path
-
-
 def test_compile_unavailable_is_a_one_line_error_before_any_work(tmp_path, cli, monkeypatch):
     from imgrestore import torch_compile
 
@@ -219,7 +196,7 @@ def test_compile_unavailable_is_a_one_line_error_before_any_work(tmp_path, cli, 
 
 
 def test_cuda_graphs_on_cpu_and_bad_bench_options_are_one_line_errors(tmp_path, cli, monkeypatch):
-    ckpt = _checkpoint(tmp_path)
+    ckpt = _checkpoint(tmp_path, depth=3)
     from imgrestore.io import write_image
 
     write_image(tmp_path / "a.png", _img(8, 8, 1))

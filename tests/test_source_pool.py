@@ -11,7 +11,6 @@ all smaller than the crop, and a resume with another pool setting are one-line e
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,13 +133,8 @@ def fake_cp(monkeypatch):
 
     cp = fake_cupy.new_cupy({}, device_count=1)
     fake_cupy.install(monkeypatch, cp)
-    stale = [m for m in sys.modules if m.startswith("imgrestore.kernels.") and m.endswith("_cuda")]
-    for name in stale:  # CUDA launchers re-import against this fake (and are forgotten afterwards)
-        monkeypatch.delitem(sys.modules, name)
-    backend.gpu_status.cache_clear()
+    fake_cupy.forget_launchers(monkeypatch, reprobe=True)  # CUDA launchers re-import against this fake
     yield cp
-    for name in [m for m in sys.modules if m.startswith("imgrestore.kernels.") and m.endswith("_cuda")]:
-        sys.modules.pop(name, None)
     backend.gpu_status.cache_clear()
 
 

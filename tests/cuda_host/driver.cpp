@@ -10,7 +10,7 @@
 // T is a file holding the curve tables (inverse, forward, slope), sent once rather than per call.
 #include "shim.h"
 #include "../../kernels/camera.cu"
-#include "launch.h"  // launch(): every (block, thread) in turn (camera.cu has no barriers)
+#include "launch.h"  // launch(): every (block, thread) in turn (camera.cu has no barriers); take()
 
 #include <algorithm>
 #include <cstdio>
@@ -18,16 +18,6 @@
 #include <cstring>
 #include <limits>
 #include <vector>
-
-template <typename T> static std::vector<T> read(long long n, FILE* f = stdin)
-{
-    std::vector<T> v((size_t)n);
-    if (n && std::fread(v.data(), sizeof(T), (size_t)n, f) != (size_t)n) {
-        std::fprintf(stderr, "driver: short input\n");
-        std::exit(2);
-    }
-    return v;
-}
 
 template <typename T> static void write(const std::vector<T>& v)
 {
@@ -51,22 +41,22 @@ static void run_demosaic(const float* raw, const int* sel, int m, int h, int w, 
 
 static int camera(const char* tables)
 {
-    const std::vector<long long> hd = read<long long>(12);
+    const std::vector<long long> hd = take<long long>(12);
     const long long n = hd[0], h = hd[1], w = hd[2], c = hd[3], ncurves = hd[4];
     const int model = (int)hd[5], clip = (int)hd[6], method = (int)hd[7], want_sigma = (int)hd[8];
     const long long n_mos = hd[9], n_full = hd[10];
     const unsigned int max_grid = (unsigned int)hd[11];  // camera_cuda._MAX_GRID (smaller to test striding)
     const long long size = n * h * w * c;
-    const auto x = read<float>(size);
+    const auto x = take<float>(size);
     FILE* t = std::fopen(tables, "rb");
     if (!t) { std::perror(tables); return 2; }
-    const auto inv = read<float>(ncurves * 1024, t), fwd = read<float>(ncurves * 1024, t);
-    const auto slope = read<float>(ncurves * 1024, t);
+    const auto inv = take<float>(ncurves * 1024, t), fwd = take<float>(ncurves * 1024, t);
+    const auto slope = take<float>(ncurves * 1024, t);
     std::fclose(t);
-    const auto crf = read<int>(n), red = read<int>(2 * n);
-    const auto ss = read<float>(3 * n), sc = read<float>(3 * n);
-    const auto keys = read<unsigned int>(2 * n);
-    const auto mos = read<int>(n_mos), full = read<int>(n_full);
+    const auto crf = take<int>(n), red = take<int>(2 * n);
+    const auto ss = take<float>(3 * n), sc = take<float>(3 * n);
+    const auto keys = take<unsigned int>(2 * n);
+    const auto mos = take<int>(n_mos), full = take<int>(n_full);
     auto out = nans(size);
     auto sigma = nans(want_sigma ? size : 0);
     float* sig = want_sigma ? sigma.data() : nullptr;  // CuPy passes an empty (0, 1, 1, 1) array
@@ -96,11 +86,11 @@ static int camera(const char* tables)
 
 static int demosaic()  // camera_cuda.demosaic: sel = 0..n-1, crf 0, a dummy zero table, apply_crf 0
 {
-    const std::vector<long long> hd = read<long long>(7);
+    const std::vector<long long> hd = take<long long>(7);
     const int n = (int)hd[0], h = (int)hd[1], w = (int)hd[2], method = (int)hd[3];
     const int ry = (int)hd[4], rx = (int)hd[5];
     const unsigned int max_grid = (unsigned int)hd[6];
-    const auto raw = read<float>((long long)n * h * w);
+    const auto raw = take<float>((long long)n * h * w);
     std::vector<int> sel(n), crf(n, 0), red(2 * n);
     for (int i = 0; i < n; ++i) { sel[i] = i; red[2 * i] = ry; red[2 * i + 1] = rx; }
     const std::vector<float> dummy(1024, 0.0f);
@@ -113,7 +103,7 @@ static int demosaic()  // camera_cuda.demosaic: sel = 0..n-1, crf 0, a dummy zer
 
 static int philox()  // quads 0..nq-1 of key (k0, k1): the four words, then the four normals
 {
-    const std::vector<long long> hd = read<long long>(3);
+    const std::vector<long long> hd = take<long long>(3);
     const unsigned int k0 = (unsigned int)hd[0], k1 = (unsigned int)hd[1];
     const long long nq = hd[2];
     std::vector<unsigned int> words(4 * nq);

@@ -2,12 +2,8 @@
 // with the grid/block shapes of kernels/jpeg_cuda.py.
 //
 // jpeg_blocks uses shared memory and __syncthreads(), so its threads cannot run one after another
-// to completion: each thread of a block is a fiber (ucontext) and the block runs phase by phase;
-// every live thread runs up to its next barrier (or its end) before any passes it, as on the GPU.
-// The order in which a phase runs its threads is an option (forward, reverse, a rotation that
-// changes every phase), so a result that depends on it (a race on shared memory) shows up as a
-// difference between orders. A barrier that some threads of a block reach while others have
-// returned is reported as an error (undefined behaviour on the GPU).
+// to completion: it runs as fibers, phase by phase (launch_fibers, described in launch.h), in the
+// thread order that the `order` argument chooses.
 //
 //   jpeg_driver roundtrip [max_grid] [order]
 //     stdin:  int64 header [N, H, W, C], x (N H W C float32), quality (N int32), sub (N int32),

@@ -24,10 +24,11 @@ static int fiber_order = 0;
 
 static inline unsigned grid_n(int n) { return (unsigned)n < max_grid ? (unsigned)n : max_grid; }
 
-template <typename T> static std::vector<T> take(long long n)
+// the next `n` values of type T from `f` (the request on stdin, or a side file); exit 2 if short
+template <typename T> static std::vector<T> take(long long n, FILE* f = stdin)
 {
     std::vector<T> v((size_t)n);
-    if (n && std::fread(v.data(), sizeof(T), (size_t)n, stdin) != (size_t)n) {
+    if (n && std::fread(v.data(), sizeof(T), (size_t)n, f) != (size_t)n) {
         std::fprintf(stderr, "%s: short input\n", driver_name);
         std::exit(2);
     }

@@ -14,13 +14,10 @@
 //             lut (65537 float64)
 //     stdout: out (N H W 3 float32), tgt (N H W 3 float32); NaN where no thread wrote
 //
-// moire_develop uses shared memory and __syncthreads(), so each thread of a block is a fiber
-// (ucontext) and a block runs phase by phase: every thread runs up to its next barrier (or its
-// end) before any passes it, as on the GPU. The order in which a phase runs the threads is an
-// option (0 forward, 1 reverse, 2 a rotation that changes every phase): a result that depends on
-// it (a race on shared memory, a missing barrier) differs between orders. The dynamic shared
-// memory starts as NaN in every block, so a read of a value no thread wrote shows up; a barrier
-// that some threads reach while others have returned is an error.
+// moire_develop uses shared memory and __syncthreads(), so it runs as fibers, phase by phase
+// (launch_fibers, described in launch.h), in the thread order that the `order` argument chooses.
+// The dynamic shared memory starts as NaN in every block, so a read of a value no thread wrote
+// shows up.
 #include "shim.h"
 
 #include <algorithm>

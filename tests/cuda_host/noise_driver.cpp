@@ -19,11 +19,11 @@
 
 #include "launch.h"
 
-// noise_cuda._grid: one thread per quad, 256 threads a block, samples over grid.y (capped)
-static dim3 grid_of(int n, long long per, unsigned max_grid)
+// noise_cuda._grid: one thread per quad, 256 threads a block, samples over grid.y (capped: grid_n)
+static dim3 grid_of(int n, long long per)
 {
     const long long quads = (per + 3) / 4;
-    return dim3((unsigned)((quads + 255) / 256), (unsigned)n < max_grid ? (unsigned)n : max_grid, 1);
+    return dim3((unsigned)((quads + 255) / 256), grid_n(n), 1);
 }
 
 static void put(const std::vector<float>& v)
@@ -47,7 +47,7 @@ int main(int argc, char** argv)
         const unsigned stream = (unsigned)hd[2];
         const auto keys = take<unsigned int>(2LL * N);
         std::vector<float> out((size_t)(N * per), NAN);  // NaN: a value no thread writes shows up
-        launch(grid_of(N, per, max_grid), dim3(256, 1, 1),
+        launch(grid_of(N, per), dim3(256, 1, 1),
                [&] { noise_fields(keys.data(), N, per, stream, out.data()); });
         put(out);
         return 0;
@@ -62,7 +62,7 @@ int main(int argc, char** argv)
         const auto sigma = take<float>(N);
         const auto keys = take<unsigned int>(2LL * N);
         std::vector<float> out((size_t)(N * per), NAN);
-        launch(grid_of(N, per, max_grid), dim3(256, 1, 1),
+        launch(grid_of(N, per), dim3(256, 1, 1),
                [&] { noise_awgn(x.data(), sigma.data(), keys.data(), N, per, stream, clip, out.data()); });
         put(out);
         return 0;

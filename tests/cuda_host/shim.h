@@ -38,8 +38,8 @@ using std::max;
 // Shared memory and barriers, for kernels that use them (kernels/jpeg.cu). A __shared__ array
 // becomes a function-local static: one copy, reused by each emulated block in turn, as blocks run
 // one after another. __syncthreads() calls the hook of a driver that runs a block's threads as
-// fibers, phase by phase (tests/cuda_host/jpeg_driver.cpp); without one it aborts, so a driver
-// that runs threads to completion one after another cannot silently skip a barrier.
+// fibers, phase by phase (launch_fibers in tests/cuda_host/launch.h); without one it aborts, so a
+// driver that runs threads to completion one after another cannot silently skip a barrier.
 #define __shared__ static
 static void (*cuda_host_barrier)() = nullptr;
 static inline void __syncthreads()
