@@ -128,12 +128,9 @@ def main() -> None:
                      "mpix_s": its * args.batch * p2**2 / 1e6, "data_share": share, "wall_s": 0.0})
     result = {"rows": rows, "synth_s": synth_s, "content": content, "args": vars(args)}
     if args.save:
-        import os
+        from imgrestore.io import write_bytes_atomic
 
-        path = Path(args.save)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.with_name(path.name + ".tmp").write_text(json.dumps(result, indent=1))
-        os.replace(path.with_name(path.name + ".tmp"), path)
+        write_bytes_atomic(args.save, json.dumps(result, indent=1).encode())
     if args.json:
         print(json.dumps(result, indent=1))
         return

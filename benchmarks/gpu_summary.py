@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -146,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     goals = summarize(args.folder, args.device, args.net_size)
     print(format_table(goals))
     if args.out is not None:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(json.dumps({"device": args.device, "goals": goals}, indent=1) + "\n")
-        os.replace(tmp, args.out)
+        from imgrestore.io import write_bytes_atomic
+
+        write_bytes_atomic(args.out, (json.dumps({"device": args.device, "goals": goals}, indent=1) + "\n").encode())
     return 0
 
 

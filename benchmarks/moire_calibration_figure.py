@@ -12,7 +12,6 @@ not ours to publish and are not drawn).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from imgrestore.io import write_bytes_atomic
+    from imgrestore.figures import save_figure
 
     before, _ = synthetic_pairs(specs[0], args.count, args.patch, args.seed)
     after, targets = synthetic_pairs(specs[1], args.count, args.patch, args.seed)
@@ -77,11 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    size = save_figure(fig, args.out)
     plt.close(fig)
-    write_bytes_atomic(args.out, buf.getvalue())
-    print(f"wrote {args.out} ({len(buf.getvalue()) // 1024} kB)")
+    print(f"wrote {args.out} ({size // 1024} kB)")
     return 0
 
 

@@ -53,7 +53,8 @@ def log_spectrum(img: np.ndarray) -> np.ndarray:
     return np.clip((mag - lo) / max(hi - lo, 1e-12), 0.0, 1.0).astype(np.float32)
 
 
-def _rgb(img: np.ndarray) -> np.ndarray:
+def as_rgb(img: np.ndarray) -> np.ndarray:
+    """An image as H,W,3 float32 (gray repeated, alpha dropped)."""
     img = np.asarray(img, dtype=np.float32)
     if img.ndim == 2:
         img = img[..., None]
@@ -77,6 +78,7 @@ def detail_crop(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """The centred size x size window of an image (the image itself when smaller)."""
     h, w = img.shape[:2]
     s = min(size, h, w)
     y, x = (h - s) // 2, (w - s) // 2
@@ -90,12 +92,12 @@ def real_crops(data: Path, size: int, limit: int | None = None) -> list[tuple[st
     bands = []
     uhdm = sorted((data / "uhdm_page").glob("*.jpg"))[:limit] if (data / "uhdm_page").is_dir() else []
     if uhdm:
-        crops = [(p.stem, detail_crop(_rgb(read_image(p)), size)) for p in uhdm]
+        crops = [(p.stem, detail_crop(as_rgb(read_image(p)), size)) for p in uhdm]
         bands.append(("real: UHDM page photos of an LCD (4032x3024 JPEG), native-resolution crops", crops))
     folder = data / "realscreen" / "moire"
     rs = sorted(folder.glob("*.png"))[:limit] if folder.is_dir() else []
     if rs:
-        crops = [(p.stem, centre_crop(_rgb(read_image(p)), size)) for p in rs]
+        crops = [(p.stem, centre_crop(as_rgb(read_image(p)), size)) for p in rs]
         bands.append(("real: realscreen photos of a screen (256x256)", crops))
     return bands
 
@@ -115,8 +117,8 @@ def synthetic_crops(spec: str, size: int, count: int, seed: int, device: str) ->
                           batch=min(count, 8), workers=2)
         synthesize(cfg, screen_sources(seed, need), warn=lambda m: print(m, file=sys.stderr))
         names = [f"{i:08d}.png" for i in range(count)]
-        inputs = [(f"#{i}", _rgb(read_image(out / "input" / n))) for i, n in enumerate(names)]
-        targets = [(f"#{i} target", _rgb(read_image(out / "target" / n))) for i, n in enumerate(names)]
+        inputs = [(f"#{i}", as_rgb(read_image(out / "input" / n))) for i, n in enumerate(names)]
+        targets = [(f"#{i} target", as_rgb(read_image(out / "target" / n))) for i, n in enumerate(names)]
     return inputs, targets
 
 
@@ -140,7 +142,7 @@ def compose(bands: list[tuple[str, list[tuple[str, np.ndarray]]]], cell: int) ->
         y += LABEL_H
         for j, (_, crop) in enumerate(crops):
             x = GAP + j * (cell + GAP)
-            for row, arr in enumerate((_rgb(crop), log_spectrum(crop))):
+            for row, arr in enumerate((as_rgb(crop), log_spectrum(crop))):
                 u8 = np.floor(np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
                 h, w = u8.shape[:2]
                 oy = y + row * (cell + GAP) + (cell - h) // 2

@@ -28,7 +28,6 @@ and exits 0 without writing anything.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -44,6 +43,9 @@ DATA = Path(os.environ.get("IMGRESTORE_MOIRE_DATA", ROOT.parent / "shared" / "da
 DEFAULT_FIGURE = Path(tempfile.gettempdir()) / "imgrestore-moire-realism.png"
 T0 = time.perf_counter()
 from imgrestore.plugins.moire import PREVIOUS_DEFAULTS  # noqa: E402  (a constant; the plugin imports no heavy module)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from moire_figure import as_rgb, centre_crop  # noqa: E402
 
 # (key, label, format, flagged): the table's rows, in order.
 ROWS: list[tuple[str, str, str, bool]] = [
@@ -87,8 +89,7 @@ def real_sets(data: Path, uhdm_scale: float = 1.0) -> dict[str, list[tuple[str, 
     from imgrestore.io import read_image
 
     def load(p: Path, scale: float = 1.0) -> np.ndarray:
-        img = read_image(p)
-        img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
+        img = as_rgb(read_image(p))
         if scale != 1.0:
             from PIL import Image
 
@@ -209,14 +210,6 @@ def format_table(table: list[dict[str, Any]], cols: list[tuple[str, str]]) -> st
 # -- figure ----------------------------------------------------------------------------------------
 
 
-def example_tile(img: np.ndarray, tile: int) -> np.ndarray:
-    """The centred tile x tile window of an image (the image itself when smaller)."""
-    h, w = img.shape[:2]
-    t = min(tile, h, w)
-    y, x = (h - t) // 2, (w - t) // 2
-    return img[y : y + t, x : x + t]
-
-
 def draw_figure(path: Path, examples: list[tuple[str, np.ndarray]], spectra: dict[str, dict[str, np.ndarray]],
                 labels: dict[str, str]) -> None:
     """Example tiles on top; the mean radial power spectra of luma and chroma below (log-log)."""
@@ -225,7 +218,7 @@ def draw_figure(path: Path, examples: list[tuple[str, np.ndarray]], spectra: dic
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from imgrestore.io import write_bytes_atomic
+    from imgrestore.figures import save_figure
     from imgrestore.realism import radial_profile
 
     per_row = max(2, (len(examples) + 1) // 2)
@@ -254,10 +247,8 @@ def draw_figure(path: Path, examples: list[tuple[str, np.ndarray]], spectra: dic
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    save_figure(fig, path)
     plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -380,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                  ("calibrated", "calibrated sim"), ("target", "sim target"))
         for name, title in shown[2:] if args.public_figure else shown:
             for nm, img in images.get(name, [])[:2 if not args.public_figure else 3]:
-                examples.append((f"{title} {nm}", example_tile(img, args.tile)))
+                examples.append((f"{title} {nm}", centre_crop(img, args.tile)))
         labels = {k: t for k, t in cols}
         draw_figure(args.figure, examples, {k: v for k, v in spectra.items() if k != "calibrated" or c_in is not d_in},
                     labels)

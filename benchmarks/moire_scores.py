@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from moire_realism import DATA, example_tile, real_sets, synthetic_pairs  # noqa: E402
+from moire_figure import centre_crop  # noqa: E402
+from moire_realism import DATA, real_sets, synthetic_pairs  # noqa: E402
 
 DEFAULT_FIGURE = Path(tempfile.gettempdir()) / "imgrestore-moire-scores.png"
 T0 = time.perf_counter()
@@ -102,14 +103,12 @@ def table(res: dict[str, Any]) -> str:
 
 
 def draw(path: Path, real: list[tuple[str, np.ndarray]], outs: dict[str, list[np.ndarray]], side: int = 384) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from imgrestore.io import write_bytes_atomic
+    from imgrestore.figures import save_figure
 
     cols = ["input", *outs]
     fig, axes = plt.subplots(len(real), len(cols), figsize=(2.6 * len(cols), 2.6 * len(real)), squeeze=False)
@@ -117,17 +116,15 @@ def draw(path: Path, real: list[tuple[str, np.ndarray]], outs: dict[str, list[np
         for j, c in enumerate(cols):
             img = x if c == "input" else outs[c][i]
             ax = axes[i, j]
-            ax.imshow(example_tile(img, side), interpolation="nearest")
+            ax.imshow(centre_crop(img, side), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(c)
             if j == 0:
                 ax.set_ylabel(nm, fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     real: list[tuple[str, np.ndarray]] = []
     if args.data.is_dir():
         sets = real_sets(args.data)
-        real = [(n, example_tile(im, args.crop) if args.crop > 0 else im) for n, im in sets["uhdm"]] + sets["realscreen"]
+        real = [(n, centre_crop(im, args.crop) if args.crop > 0 else im) for n, im in sets["uhdm"]] + sets["realscreen"]
     if not real:
         say(f"no real photos under {args.data}: synthetic scores only")
     res, outs = scores(fns, pairs, real, args.tile)

@@ -378,6 +378,16 @@ def _draw_text(canvas: np.ndarray, texts: list) -> "Any":
     return img
 
 
+def save_figure(fig: Any, out_png: Path | str, **savefig: Any) -> int:
+    """A matplotlib figure written as PNG (temp file, then rename); returns the file's size in bytes."""
+    from imgrestore.io import write_bytes_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig)
+    write_bytes_atomic(out_png, buf.getvalue())
+    return len(buf.getvalue())
+
+
 def _save(img, out_png: Path | str) -> None:
     from imgrestore.io import write_bytes_atomic
 
