@@ -29,11 +29,14 @@ def _img(h, w, c, seed=0):
     return np.random.default_rng(seed).random((h, w, c), dtype=np.float32)
 
 
-@pytest.mark.parametrize("name, config, shape, tile, overlap", [
+TILE_CASES = [
     ("dncnn-s", {"depth": 6}, (50, 70, 1), 16, 8),            # receptive-field radius 6
     ("red30-s2", {"n": 4}, (37, 45, 1), 16, 20),              # stride 2: padded to even sizes
     ("srresnet", {"blocks": 1}, (20, 28, 3), 8, 12),          # x4: tiles in LR pixels
-])
+]
+
+
+@pytest.mark.parametrize("name, config, shape, tile, overlap", TILE_CASES)
 def test_tiled_equals_untiled(name, config, shape, tile, overlap):
     spec = get_registry().networks[name]
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from imgrestore.registry import get_registry
 from imgrestore.restore import Restorer, check_cuda_graphs, tile_grid
 from imgrestore.tilegraphs import Captured, GraphRunner
-from test_restore import _checkpoint, _img, _randomized  # noqa: E402  (pytest puts tests/ on sys.path: rootdir, prepend import mode)
+from test_restore import TILE_CASES, _checkpoint, _img, _randomized  # noqa: E402  (pytest puts tests/ on sys.path: rootdir, prepend import mode)
 
 
 class FakeGraphs:
@@ -67,11 +67,7 @@ def test_uniform_windows_are_one_shape_and_cover_the_image(h, w, tile, overlap, 
     assert (cover == 1).all()
 
 
-@pytest.mark.parametrize("name, config, shape, tile, overlap", [
-    ("dncnn-s", {"depth": 6}, (50, 70, 1), 16, 8),            # receptive-field radius 6
-    ("red30-s2", {"n": 4}, (37, 45, 1), 16, 20),              # stride 2: padded to even sizes
-    ("srresnet", {"blocks": 1}, (20, 28, 3), 8, 12),          # x4: tiles in LR pixels
-])
+@pytest.mark.parametrize("name, config, shape, tile, overlap", TILE_CASES)
 def test_graph_path_tiles_equal_untiled_with_one_capture(name, config, shape, tile, overlap):
     spec = get_registry().networks[name]
     torch.manual_seed(0)
